@@ -1,0 +1,54 @@
+# Alpha Peer — everything a newcomer needs is a target here.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PKGS   := -e contracts -e libs/servicekit -e services/identity
+DEPS   := constraints.txt requirements-dev.txt contracts/pyproject.toml libs/servicekit/pyproject.toml \
+          $(wildcard services/*/pyproject.toml)
+
+.PHONY: help install up test test-unit test-integration bench lint typecheck schemas catalogue clean
+
+help:
+	@echo "make up        run the platform locally (embedded broker, SQLite; set ALPHAPEER_DATABASE_URL for PostgreSQL)"
+	@echo "make test      the whole suite on PostgreSQL and the real broker protocol"
+	@echo "make bench     benchmarks; figures printed and written to bench/results/latest.json"
+	@echo "make lint      ruff;  make typecheck  mypy;  make schemas  re-export contract schemas"
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: $(DEPS)
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -r requirements-dev.txt $(PKGS)
+	@touch $@
+
+up: install
+	$(BIN)/python scripts/up.py
+
+test: install
+	$(BIN)/python -m pytest
+
+test-unit: install
+	$(BIN)/python -m pytest -m "not integration"
+
+test-integration: install
+	$(BIN)/python -m pytest -m integration
+
+bench: install
+	$(BIN)/python -m bench
+
+lint: install
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy libs/servicekit/src contracts/src services/identity/src
+
+schemas: install
+	$(BIN)/python -m alphapeer_contracts.schemas
+
+catalogue: install
+	$(BIN)/python -m alphapeer_contracts.catalogue --write contracts/README.md
+
+clean:
+	rm -rf data bench/results .pytest_cache .mypy_cache .ruff_cache

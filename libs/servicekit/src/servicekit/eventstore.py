@@ -1,0 +1,109 @@
+"""The base of every service's ``eventsourcing`` Application.
+
+Two things are added to the library's Application:
+- each stored event carries the work context it was written in (traceparent,
+  correlation and causation ids) inside the same row, so the outbox relay can put them on
+  the published message and one booking stays one trace across services;
+- a hook run after every save, so an in-process outbox relay wakes at once instead of
+  waiting for its next poll.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.persistence import (
+    IntegrityError,
+    Mapper,
+    ProcessRecorder,
+    StoredEvent,
+    Tracking,
+)
+
+from servicekit import context, telemetry
+
+#: Key under which the work context rides inside a stored event's state.
+CONTEXT_KEY = "__ctx__"
+
+
+class ContextMapper(Mapper[UUID]):
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        ctx = context.current()
+        meta = {
+            "traceparent": telemetry.current_traceparent(),
+            "correlation_id": ctx.correlation_id,
+            "causation_id": ctx.causation_id,
+        }
+        meta = {k: v for k, v in meta.items() if v}
+        if not meta:
+            return super().to_stored_event(domain_event)
+        # Mapper reads vars(event); give it a copy with the metadata added.
+        shadow = object.__new__(type(domain_event))
+        object.__setattr__(shadow, "__dict__", {**vars(domain_event), CONTEXT_KEY: meta})
+        return super().to_stored_event(shadow)
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Any:
+        event = super().to_domain_event(stored_event)
+        vars(event).pop(CONTEXT_KEY, None)
+        return event
+
+    def stored_context(self, stored_event: StoredEvent) -> dict[str, str]:
+        """The work context an event was written in (empty for events written without)."""
+        state = stored_event.state
+        if self.cipher:
+            state = self.cipher.decrypt(state)
+        if self.compressor:
+            state = self.compressor.decompress(state)
+        decoded = self.transcoder.decode(state)
+        meta = decoded.get(CONTEXT_KEY) if isinstance(decoded, dict) else None
+        return dict(meta) if isinstance(meta, dict) else {}
+
+
+class ServiceApplication(Application[UUID]):
+    """Base Application: context-carrying mapper, a process recorder (so reactions can
+    record tracking with their effects) and post-save hooks."""
+
+    env: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self._after_save: list[Callable[[], None]] = []
+        super().__init__(env)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return self.factory.mapper(transcoder=self.construct_transcoder(), mapper_class=ContextMapper)
+
+    def construct_recorder(self) -> ProcessRecorder:
+        return self.factory.process_recorder()
+
+    @property
+    def process_recorder(self) -> ProcessRecorder:
+        assert isinstance(self.recorder, ProcessRecorder)
+        return self.recorder
+
+    def add_save_hook(self, hook: Callable[[], None]) -> None:
+        self._after_save.append(hook)
+
+    def _notify(self, recordings: Any) -> None:
+        super()._notify(recordings)
+        for hook in self._after_save:
+            hook()
+
+    # -- reactions -------------------------------------------------------------------
+
+    def has_processed(self, upstream: str, position: int) -> bool:
+        return bool(self.process_recorder.has_tracking_id(upstream, position))
+
+    def save_reaction(self, upstream: str, position: int, *aggregates: Any) -> bool:
+        """Record a reaction's new events and its tracking row in one transaction.
+        False when this upstream position was already processed (nothing written)."""
+        processing = ProcessingEvent[UUID](tracking=Tracking(upstream, position))
+        processing.collect_events(*aggregates)
+        try:
+            recordings = self._record(processing)
+        except IntegrityError:
+            return False
+        self._notify(recordings)
+        return True

@@ -1,0 +1,168 @@
+"""The gateway factory: every service's FastAPI app starts here.
+
+It gives each app ``/healthz`` and ``/readyz``, OpenAPI, problem+json errors (validation
+errors name the field and the reason), request and correlation ids, a server span per
+request continuing the caller's trace, CORS from configuration, bearer-JWT verification
+(see :mod:`servicekit.auth`) and ``Idempotency-Key`` support."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from opentelemetry import trace
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.responses import Response
+
+from servicekit import context, telemetry
+from servicekit.auth import TokenVerifier
+from servicekit.database import Database
+from servicekit.idempotency import IdempotencyMiddleware, IdempotencyStore
+from servicekit.problems import PROBLEM_JSON, Problem
+from servicekit.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+Lifespan = Callable[[FastAPI], Any]
+
+
+def problem_response(request: Request, problem: Problem) -> JSONResponse:
+    headers = dict(problem.headers)
+    rid = getattr(request.state, "request_id", None)
+    if rid:
+        headers["X-Request-ID"] = rid
+    return JSONResponse(problem.body(instance=request.url.path), status_code=problem.status,
+                        media_type=PROBLEM_JSON, headers=headers)
+
+
+def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie"}:
+        where, rest = parts[0], parts[1:]
+        if where != "body" and rest:
+            return f"{where}.{'.'.join(rest)}"
+        parts = rest
+    return ".".join(parts) or "body"
+
+
+class ContextMiddleware(BaseHTTPMiddleware):
+    """Request id, correlation id and the server span for one request."""
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request.state.request_id = rid
+        correlation = request.headers.get("x-correlation-id") or rid
+        parent = telemetry.extract(dict(request.headers))
+        tracer = telemetry.tracer("servicekit.gateway")
+        with (
+            tracer.start_as_current_span(
+                f"{request.method} {request.url.path}", context=parent, kind=trace.SpanKind.SERVER,
+                attributes={"http.request.method": request.method, "url.path": request.url.path},
+            ) as span,
+            context.bind(context.WorkContext(request_id=rid, correlation_id=correlation, causation_id=rid)),
+        ):
+            response = await call_next(request)
+            span.set_attribute("http.response.status_code", response.status_code)
+        response.headers["X-Request-ID"] = rid
+        response.headers["X-Correlation-ID"] = correlation
+        return response
+
+
+def create_gateway(
+    settings: ServiceSettings,
+    db: Database,
+    *,
+    title: str,
+    description: str,
+    verifier: TokenVerifier | None,
+    readiness: dict[str, ReadinessCheck] | None = None,
+    lifespan: Lifespan | None = None,
+    version: str = "1.0.0",
+) -> FastAPI:
+    checks = dict(readiness or {})
+
+    async def database_ready() -> None:
+        await asyncio.to_thread(db.ping)
+
+    checks.setdefault("database", database_ready)
+
+    @asynccontextmanager
+    async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if lifespan is None:
+            yield
+        else:
+            async with lifespan(app):
+                yield
+
+    app = FastAPI(title=title, description=description, version=version, lifespan=_lifespan)
+    app.state.settings = settings
+    app.state.db = db
+    app.state.verifier = verifier
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, exc: Problem) -> JSONResponse:
+        return problem_response(request, exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": _field_of(e.get("loc", ())), "reason": e.get("msg", "invalid")} for e in exc.errors()]
+        detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
+        return problem_response(request, Problem(422, "Invalid request", detail, errors=errors))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        titles = {404: "Not found", 405: "Method not allowed"}
+        return problem_response(
+            request, Problem(exc.status_code, titles.get(exc.status_code, "HTTP error"), str(exc.detail),
+                             headers=dict(exc.headers or {}))
+        )
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return problem_response(request, Problem(500, "Internal error", "an unexpected error occurred; it was logged"))
+
+    @app.get("/healthz", tags=["health"], summary="Liveness: the process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": settings.service_name}
+
+    @app.get("/readyz", tags=["health"], summary="Readiness: database and broker reachable")
+    async def readyz() -> JSONResponse:
+        results: dict[str, str] = {}
+        ok = True
+        for name, check in checks.items():
+            try:
+                await asyncio.wait_for(check(), timeout=3.0)
+                results[name] = "ok"
+            except Exception as exc:  # report, do not raise: this is the report
+                ok = False
+                results[name] = f"{type(exc).__name__}: {exc}"[:300]
+        body = {"status": "ok" if ok else "unavailable", "checks": results}
+        if ok:
+            return JSONResponse(body)
+        return JSONResponse({**body, "type": "https://alphapeer.dev/problems/not-ready", "title": "Not ready",
+                             "status": 503}, status_code=503, media_type=PROBLEM_JSON)
+
+    # Outermost last: CORS → context/tracing → idempotency → routes.
+    app.add_middleware(IdempotencyMiddleware, store=IdempotencyStore(db))
+    app.add_middleware(ContextMiddleware)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID", "X-Correlation-ID"],
+            expose_headers=["X-Request-ID", "X-Correlation-ID", "Idempotent-Replayed", "Location"],
+        )
+    return app

@@ -1,0 +1,130 @@
+"""``Idempotency-Key`` on unsafe requests: a retried request with the same key gets the
+first response back instead of doing the work twice; the same key with a different
+request is refused; a key whose first request is still running answers 409."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from typing import Any
+
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.requests import Request
+from starlette.responses import Response
+
+from servicekit.database import Database
+from servicekit.problems import Problem
+
+IDEMPOTENCY_DDL = [
+    """CREATE TABLE IF NOT EXISTS idempotency_keys (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        status INTEGER,
+        headers TEXT,
+        body BLOB,
+        created_at DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (scope, key)
+    )""",
+]
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+TTL_SECONDS = 24 * 3600
+#: Responses that depend on the caller's state at the time rather than on the request.
+_NOT_STORED = {401, 403, 409, 429}
+
+
+class IdempotencyStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        db.execute_script(IDEMPOTENCY_DDL)
+
+    def begin(self, scope: str, key: str, fingerprint: str) -> tuple[str, Any]:
+        """('new', None) | ('replay', (status, headers, body)) | ('mismatch'|'running', None)."""
+        now = time.time()
+        with self.db.transaction() as cur:
+            cur.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (now - TTL_SECONDS,))
+            cur.execute(
+                "INSERT INTO idempotency_keys (scope, key, fingerprint, created_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT DO NOTHING",
+                (scope, key, fingerprint, now),
+            )
+            if cur.rowcount == 1:
+                return "new", None
+            cur.execute(
+                "SELECT fingerprint, status, headers, body FROM idempotency_keys WHERE scope = ? AND key = ?",
+                (scope, key),
+            )
+            row = cur.fetchone()
+        if row is None:  # expired between the two statements: treat as new next time
+            return "running", None
+        if row[0] != fingerprint:
+            return "mismatch", None
+        if row[1] is None:
+            return "running", None
+        return "replay", (int(row[1]), json.loads(row[2]), bytes(row[3]))
+
+    def finish(self, scope: str, key: str, status: int, headers: dict[str, str], body: bytes) -> None:
+        with self.db.transaction() as cur:
+            if status >= 500 or status in _NOT_STORED:
+                cur.execute("DELETE FROM idempotency_keys WHERE scope = ? AND key = ?", (scope, key))
+            else:
+                cur.execute(
+                    "UPDATE idempotency_keys SET status = ?, headers = ?, body = ? WHERE scope = ? AND key = ?",
+                    (status, json.dumps(headers), body, scope, key),
+                )
+
+    def abandon(self, scope: str, key: str) -> None:
+        with self.db.transaction() as cur:
+            cur.execute("DELETE FROM idempotency_keys WHERE scope = ? AND key = ?", (scope, key))
+
+
+class IdempotencyMiddleware(BaseHTTPMiddleware):
+    def __init__(self, app: Any, store: IdempotencyStore) -> None:
+        super().__init__(app)
+        self.store = store
+
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        key = request.headers.get("idempotency-key")
+        if request.method not in UNSAFE or key is None:
+            return await call_next(request)
+        from servicekit.gateway import problem_response  # cycle: gateway installs this
+
+        if not 1 <= len(key) <= 255:
+            return problem_response(
+                request, Problem(400, "Invalid Idempotency-Key", "Idempotency-Key: must be 1 to 255 characters",
+                                 errors=[{"field": "Idempotency-Key", "reason": "must be 1 to 255 characters"}])
+            )
+        body = await request.body()
+        scope = hashlib.sha256(request.headers.get("authorization", "anonymous").encode()).hexdigest()
+        fingerprint = hashlib.sha256(
+            b"\n".join([request.method.encode(), request.url.path.encode(), request.url.query.encode(), body])
+        ).hexdigest()
+        outcome, stored = await asyncio.to_thread(self.store.begin, scope, key, fingerprint)
+        if outcome == "mismatch":
+            return problem_response(
+                request, Problem(422, "Idempotency-Key reused",
+                                 "Idempotency-Key: this key was used with a different request",
+                                 errors=[{"field": "Idempotency-Key", "reason": "used with a different request"}])
+            )
+        if outcome == "running":
+            return problem_response(
+                request, Problem(409, "Request in progress",
+                                 "a request with this Idempotency-Key is still being processed; retry later")
+            )
+        if outcome == "replay":
+            status, headers, content = stored
+            resp = Response(content=content, status_code=status, headers=headers)
+            resp.headers["Idempotent-Replayed"] = "true"
+            return resp
+        try:
+            response = await call_next(request)
+            chunks = [chunk async for chunk in response.body_iterator]  # type: ignore[attr-defined]
+        except BaseException:
+            await asyncio.to_thread(self.store.abandon, scope, key)
+            raise
+        content = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
+        keep = {k: v for k, v in response.headers.items() if k.lower() in {"content-type", "location"}}
+        await asyncio.to_thread(self.store.finish, scope, key, response.status_code, keep, content)
+        return Response(content=content, status_code=response.status_code, headers=dict(response.headers))

@@ -1,0 +1,371 @@
+"""The transactional outbox relay: the service's notification log → ``<service>.events``.
+
+- Reads notifications after its recorded position, in commit order, translates each
+  stored domain event into its public contract (or skips internal ones), and publishes
+  keyed by aggregate id with CloudEvents headers; the position advances only after the
+  broker acknowledged (acks=all). A crash in between republishes, never loses.
+- One active relay per service: a lock in the database (PostgreSQL advisory lock on a
+  held connection; an exclusive file lock beside the SQLite file). Others stand by.
+- Notices a broker that lost what was published (the embedded broker keeps topics in
+  memory; a cluster may be rebuilt) by comparing the offsets it recorded with the topic's
+  end offsets, at start, after errors, periodically while idle, and on every ack; then it
+  publishes the whole stream again from the start. Subscribers track by notification id,
+  so the replay is applied where it is missing and ignored where it is not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, OffsetOutOfRangeError, TopicAlreadyExistsError
+from alphapeer_contracts.base import IntegrationEvent
+from eventsourcing.persistence import Notification
+from opentelemetry import trace
+
+from servicekit import envelope, telemetry
+from servicekit.database import Database
+from servicekit.eventstore import ContextMapper, ServiceApplication
+from servicekit.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+Translator = Callable[[Any], IntegrationEvent | None]
+#: partition → (offset, ce_id) of the last message this relay published there.
+Marks = dict[int, tuple[int, str]]
+
+OUTBOX_DDL = [
+    """CREATE TABLE IF NOT EXISTS outbox_position (
+        topic TEXT PRIMARY KEY,
+        position BIGINT NOT NULL,
+        offsets TEXT NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL
+    )""",
+]
+
+
+class BrokerLostHistory(Exception):
+    """The topic holds fewer messages than the relay knows it published."""
+
+
+class RelayLock:
+    """Held for as long as this relay is the active one."""
+
+    def __init__(self, db: Database, name: str) -> None:
+        self.db = db
+        self.name = name
+        self._conn: Any = None
+        self._fd: int | None = None
+
+    def try_acquire(self) -> bool:
+        if self.db.is_postgres:
+            import psycopg
+
+            if self._conn is None or self._conn.closed:
+                self._conn = psycopg.connect(**self.db.pg, autocommit=True)
+            row = self._conn.execute(
+                "SELECT pg_try_advisory_lock(hashtext(%s))", (f"outbox:{self.name}",)
+            ).fetchone()
+            return bool(row and row[0])
+        assert self.db.sqlite_path is not None
+        if self._fd is None:
+            self._fd = os.open(f"{self.db.sqlite_path}.relay.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        return True
+
+    def still_held(self) -> bool:
+        if self.db.is_postgres:
+            try:
+                self._conn.execute("SELECT 1")
+            except Exception:
+                return False
+        return True
+
+    def release(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()  # closing the session frees the advisory lock
+            finally:
+                self._conn = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+@dataclass
+class RelayStatus:
+    active: bool = False
+    connected: bool = False
+    position: int = 0
+    published: int = 0
+    replays: int = 0
+    last_error: str | None = None
+    offsets: Marks = field(default_factory=dict)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        app: ServiceApplication,
+        db: Database,
+        settings: ServiceSettings,
+        translate: Translator,
+    ) -> None:
+        self.app = app
+        self.db = db
+        self.settings = settings
+        self.translate = translate
+        self.topic = settings.topic
+        self.status = RelayStatus()
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._lock = RelayLock(db, settings.service_name)
+        self._producer: AIOKafkaProducer | None = None
+        self._tracer = telemetry.tracer("servicekit.relay")
+        db.execute_script(OUTBOX_DDL)
+        app.add_save_hook(self._poke)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def _poke(self) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                if not await asyncio.to_thread(self._lock.try_acquire):
+                    self.status.active = False
+                    await self._sleep(2.0)
+                    continue
+                self.status.active = True
+                await self._serve()
+                backoff = 0.5
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker or database away: keep trying, lose nothing
+                self.status.connected = False
+                self.status.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning("outbox relay error, retrying", extra={"fields": {"error": self.status.last_error}})
+                await self._close_producer()
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+        await self._close_producer()
+        self._lock.release()
+        self.status.active = False
+
+    async def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), timeout=seconds)
+
+    async def _close_producer(self) -> None:
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            with contextlib.suppress(Exception):
+                await producer.stop()
+
+    # -- the loop --------------------------------------------------------------------
+
+    async def _serve(self) -> None:
+        await self._ensure_topic()
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            acks="all",
+            linger_ms=2,
+            max_request_size=4 * 1024 * 1024,
+            request_timeout_ms=15000,
+        )
+        await self._producer.start()
+        position, offsets = await asyncio.to_thread(self._load_position)
+        if await self._broker_lost(position, offsets):
+            position, offsets = await self._rewind()
+        self.status.connected = True
+        self.status.last_error = None
+        self.status.position, self.status.offsets = position, offsets
+        last_check = time.monotonic()
+        while not self._stop.is_set():
+            if not await asyncio.to_thread(self._lock.still_held):
+                raise RuntimeError("lost the relay lock")
+            batch = await asyncio.to_thread(self._select, position)
+            if not batch:
+                if time.monotonic() - last_check > 5.0:
+                    last_check = time.monotonic()
+                    if await self._broker_lost(position, offsets):
+                        position, offsets = await self._rewind()
+                        continue
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.settings.relay_poll_interval)
+                continue
+            try:
+                position, offsets = await self._publish(batch, position, offsets)
+            except BrokerLostHistory:
+                position, offsets = await self._rewind()
+
+    def _select(self, position: int) -> list[Notification]:
+        return list(
+            self.app.recorder.select_notifications(
+                start=position, limit=self.settings.relay_batch_size, inclusive_of_start=False
+            )
+        )
+
+    async def _publish(
+        self, batch: list[Notification], position: int, offsets: Marks
+    ) -> tuple[int, Marks]:
+        assert self._producer is not None
+        mapper = self.app.mapper
+        assert isinstance(mapper, ContextMapper)
+        pending: list[tuple[int, str, asyncio.Future[Any]]] = []
+        for note in batch:
+            event = self.translate(mapper.to_domain_event(note))
+            if event is None:  # internal fact, not part of the public contract
+                pending.append((note.id, "", _done()))
+                continue
+            meta = mapper.stored_context(note)
+            parent = telemetry.context_from_traceparent(meta.get("traceparent"))
+            ce_id = envelope.event_id(note.originator_id, note.originator_version)
+            with self._tracer.start_as_current_span(
+                f"{self.topic} publish", context=parent, kind=trace.SpanKind.PRODUCER,
+                attributes={"messaging.system": "kafka", "messaging.destination.name": self.topic,
+                            "messaging.message.id": ce_id},
+            ):
+                key, value, headers = envelope.wrap(
+                    event,
+                    source=f"/alphapeer/{self.settings.service_name}",
+                    sequence=note.id,
+                    ce_id=ce_id,
+                    correlation_id=meta.get("correlation_id"),
+                    causation_id=meta.get("causation_id"),
+                    traceparent=telemetry.current_traceparent(),
+                )
+            fut = await self._producer.send(self.topic, value=value, key=key, headers=headers)
+            pending.append((note.id, ce_id, fut))
+        new_offsets = dict(offsets)
+        lost = False
+        for note_id, ce_id, fut in pending:
+            meta_rec = await fut
+            if meta_rec is not None:
+                part, off = meta_rec.partition, meta_rec.offset
+                if off <= new_offsets.get(part, (-1, ""))[0]:
+                    lost = True  # the broker handed out an offset it had given before
+                new_offsets[part] = (off, ce_id)
+            position = note_id
+        if self.settings.relay_crash_after_publish:
+            log.error("fault injection: exiting between publish and position record")
+            os._exit(99)
+        if lost:
+            raise BrokerLostHistory()
+        await asyncio.to_thread(self._save_position, position, new_offsets)
+        self.status.position, self.status.offsets = position, new_offsets
+        self.status.published += sum(1 for _, _, f in pending if not isinstance(f, _Done))
+        return position, new_offsets
+
+    # -- broker state ----------------------------------------------------------------
+
+    async def _ensure_topic(self) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers)
+        await admin.start()
+        try:
+            await admin.create_topics(
+                [NewTopic(self.topic, num_partitions=self.settings.topic_partitions, replication_factor=1)]
+            )
+        except TopicAlreadyExistsError:
+            pass
+        except KafkaError as exc:
+            if "already exists" not in str(exc).lower():
+                raise
+        finally:
+            await admin.close()
+
+    async def _broker_lost(self, position: int, marks: Marks) -> bool:
+        """Is the last message we published to each partition still there?
+
+        Read back, by offset, and matched by ce_id. (End offsets would be cheaper, but the
+        embedded broker reports them per batch, not per record; see FIELD-NOTES.)"""
+        if position == 0 or not marks:
+            return False
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                                    enable_auto_commit=False, auto_offset_reset="none")
+        await consumer.start()
+        try:
+            await consumer._client.force_metadata_update()
+            parts = consumer.partitions_for_topic(self.topic) or set()
+            for part, (offset, ce_id) in marks.items():
+                if part not in parts:
+                    return self._lost(part, offset, "partition missing")
+                tp = TopicPartition(self.topic, part)
+                consumer.assign([tp])
+                consumer.seek(tp, offset)
+                try:
+                    batch = await consumer.getmany(tp, timeout_ms=3000)
+                except OffsetOutOfRangeError:
+                    return self._lost(part, offset, "offset out of range")
+                found = [r for r in batch.get(tp, []) if r.offset == offset]
+                if not found or envelope.decode_headers(found[0].headers).get("ce_id") != ce_id:
+                    return self._lost(part, offset, "message not found")
+        finally:
+            await consumer.stop()
+        return False
+
+    def _lost(self, part: int, offset: int, why: str) -> bool:
+        log.warning(
+            "broker lost published history; republishing from the start",
+            extra={"fields": {"topic": self.topic, "partition": part, "recorded_offset": offset, "why": why}},
+        )
+        return True
+
+    async def _rewind(self) -> tuple[int, Marks]:
+        await self._ensure_topic()
+        await asyncio.to_thread(self._save_position, 0, {})
+        self.status.replays += 1
+        return 0, {}
+
+    # -- position --------------------------------------------------------------------
+
+    def _load_position(self) -> tuple[int, Marks]:
+        with self.db.transaction() as cur:
+            cur.execute("SELECT position, offsets FROM outbox_position WHERE topic = ?", (self.topic,))
+            row = cur.fetchone()
+        if row is None:
+            return 0, {}
+        return int(row[0]), {int(k): (int(v[0]), str(v[1])) for k, v in json.loads(row[1]).items()}
+
+    def _save_position(self, position: int, offsets: Marks) -> None:
+        with self.db.transaction() as cur:
+            cur.execute(
+                "INSERT INTO outbox_position (topic, position, offsets, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (topic) DO UPDATE SET position = excluded.position, "
+                "offsets = excluded.offsets, updated_at = excluded.updated_at",
+                (self.topic, position, json.dumps({k: list(v) for k, v in offsets.items()}), time.time()),
+            )
+
+
+class _Done(asyncio.Future[Any]):
+    pass
+
+
+def _done() -> asyncio.Future[Any]:
+    fut: asyncio.Future[Any] = _Done()
+    fut.set_result(None)
+    return fut

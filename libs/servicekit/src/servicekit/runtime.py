@@ -1,0 +1,96 @@
+"""Running one service as one process: the gateway, the outbox relay and the
+subscribers share an event loop; SIGTERM/SIGINT stop them in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import uvicorn
+from aiokafka import AIOKafkaProducer
+from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
+
+from servicekit.logs import setup_logging
+from servicekit.relay import OutboxRelay
+from servicekit.settings import ServiceSettings
+from servicekit.telemetry import setup_tracing
+
+log = logging.getLogger(__name__)
+
+
+def configure(settings: ServiceSettings) -> None:
+    setup_logging(settings.service_name, settings.log_level, settings.log_format)
+    setup_tracing(settings.service_name, settings.otel_exporter, settings.otel_endpoint)
+
+
+def background_lifespan(
+    relay: OutboxRelay | None, broker: KafkaBroker | None
+) -> Callable[[FastAPI], Any]:
+    """Lifespan that runs the relay and the subscribers beside the HTTP server."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        relay_task = asyncio.create_task(relay.run(), name="outbox-relay") if relay else None
+        broker_task = asyncio.create_task(_start_broker(broker), name="subscribers") if broker else None
+        try:
+            yield
+        finally:
+            if relay is not None and relay_task is not None:
+                await relay.stop()
+                with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                    await asyncio.wait_for(relay_task, timeout=10)
+            if broker is not None and broker_task is not None:
+                broker_task.cancel()
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await broker.stop()
+
+    return lifespan
+
+
+async def _start_broker(broker: KafkaBroker) -> None:
+    # The broker may not be up yet (or may restart): keep trying, never crash the gateway.
+    delay = 0.5
+    while True:
+        try:
+            await broker.start()
+            return
+        except Exception:
+            log.warning("subscriber connection failed; retrying", exc_info=True)
+            with contextlib.suppress(Exception):
+                await broker.stop()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10)
+
+
+_reachable_at: dict[str, float] = {}
+
+
+async def kafka_reachable(bootstrap: str, cache_seconds: float = 5.0) -> None:
+    """Readiness: the broker answers a metadata request (a success is cached briefly so
+    frequent probes do not open a connection each)."""
+    now = time.monotonic()
+    if now - _reachable_at.get(bootstrap, -1e9) < cache_seconds:
+        return
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+    try:
+        await producer.start()
+    finally:
+        await producer.stop()
+    _reachable_at[bootstrap] = time.monotonic()
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )

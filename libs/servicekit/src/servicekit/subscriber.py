@@ -1,0 +1,225 @@
+"""The idempotent subscriber: FastStream Kafka consumers whose reaction and tracking row
+commit together, so a redelivered or republished event changes nothing.
+
+A reaction is a plain synchronous function run in a worker thread (the event store is
+synchronous). It is given the upstream stream's name and the event's position in it (the
+producer's notification id from ``ce_sequence``) and must record that position in the same
+transaction as its effect — :class:`AggregateReaction` and :class:`ProjectionReaction` do
+exactly that. Failures:
+- infrastructure errors (database or broker away) are retried without end, holding the
+  partition, so nothing is skipped;
+- anything else is retried a few times and then the message is dead-lettered to
+  ``<service>.dlq`` with the error in headers, and the partition moves on;
+- a message that is not a readable CloudEvent of a known contract is dead-lettered at once;
+  an event type this service does not react to is simply acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from alphapeer_contracts.base import IntegrationEvent
+from alphapeer_contracts.registry import UnknownEventType, parse
+from eventsourcing.persistence import InterfaceError, OperationalError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from opentelemetry import trace
+from pydantic import ValidationError
+
+from servicekit import context, envelope, telemetry
+from servicekit.database import Cursor, Database
+from servicekit.eventstore import ServiceApplication
+from servicekit.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+TRACKING_DDL = [
+    """CREATE TABLE IF NOT EXISTS projection_tracking (
+        upstream TEXT NOT NULL,
+        position BIGINT NOT NULL,
+        PRIMARY KEY (upstream, position)
+    )""",
+]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What a reaction knows about the message it reacts to."""
+
+    upstream: str  # the producing stream, e.g. "identity.events"
+    position: int  # the producer's notification id
+    envelope: envelope.Envelope
+
+
+class Reaction(Protocol):
+    def __call__(self, event: IntegrationEvent, delivery: Delivery) -> bool:
+        """Apply the event; False when it had been applied before."""
+        ...
+
+
+class AggregateReaction:
+    """A reaction that changes the service's own aggregates: ``decide(event, delivery)``
+    returns the aggregates it changed; their events are recorded with the tracking row."""
+
+    def __init__(self, app: ServiceApplication, decide: Callable[[IntegrationEvent, Delivery], list[Any]]) -> None:
+        self.app = app
+        self.decide = decide
+
+    def __call__(self, event: IntegrationEvent, delivery: Delivery) -> bool:
+        if self.app.has_processed(delivery.upstream, delivery.position):
+            return False
+        aggregates = self.decide(event, delivery)
+        return self.app.save_reaction(delivery.upstream, delivery.position, *aggregates)
+
+
+class ProjectionReaction:
+    """A reaction that writes read-model rows: ``apply(cursor, event, delivery)`` runs in
+    the same transaction as the tracking row."""
+
+    def __init__(self, db: Database, apply: Callable[[Cursor, IntegrationEvent, Delivery], None]) -> None:
+        self.db = db
+        self.apply = apply
+        db.execute_script(TRACKING_DDL)
+
+    def __call__(self, event: IntegrationEvent, delivery: Delivery) -> bool:
+        with self.db.transaction() as cur:
+            cur.execute(
+                "INSERT INTO projection_tracking (upstream, position) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                (delivery.upstream, delivery.position),
+            )
+            if cur.rowcount == 0:
+                return False
+            self.apply(cur, event, delivery)
+        return True
+
+
+def _is_infrastructure(exc: BaseException) -> bool:
+    if isinstance(exc, OperationalError | InterfaceError | sqlite3.OperationalError | ConnectionError | TimeoutError):
+        return True
+    try:
+        import psycopg
+
+        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+    except ImportError:  # pragma: no cover
+        return False
+
+
+@dataclass
+class SubscriberStats:
+    applied: int = 0
+    duplicates: int = 0
+    ignored: int = 0
+    dead_lettered: int = 0
+
+
+class IdempotentSubscriber:
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        settings: ServiceSettings,
+        *,
+        topics: list[str],
+        reaction: Reaction,
+        handles: set[str] | None = None,
+        group_suffix: str = "",
+    ) -> None:
+        self.broker = broker
+        self.settings = settings
+        self.reaction = reaction
+        self.handles = handles  # ce_types to react to; None = every known contract
+        self.stats = SubscriberStats()
+        self._tracer = telemetry.tracer("servicekit.subscriber")
+        group = settings.service_name + (f".{group_suffix}" if group_suffix else "")
+        broker.subscriber(
+            *topics,
+            group_id=group,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            auto_offset_reset="earliest",
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        )(self._on_message)
+
+    async def _on_message(self, msg: KafkaMessage) -> None:
+        record = msg.raw_message
+        headers = envelope.decode_headers(record.headers)
+        try:
+            env = envelope.read(headers)
+            if self.handles is not None and env.type not in self.handles:
+                self.stats.ignored += 1
+                return
+            event = parse(env.type, record.value)
+        except UnknownEventType:
+            self.stats.ignored += 1  # a newer producer's event we do not know yet
+            return
+        except (envelope.EnvelopeError, ValidationError, ValueError) as exc:
+            await self._dead_letter(record, headers, exc, attempts=0)
+            return
+        delivery = Delivery(upstream=record.topic, position=env.sequence, envelope=env)
+        parent = telemetry.extract(headers)
+        with (
+            self._tracer.start_as_current_span(
+                f"{record.topic} process", context=parent, kind=trace.SpanKind.CONSUMER,
+                attributes={"messaging.system": "kafka", "messaging.message.id": env.id,
+                            "messaging.kafka.offset": record.offset},
+            ),
+            context.bind(context.WorkContext(correlation_id=env.correlation_id or env.id, causation_id=env.id)),
+        ):
+            await self._react(event, delivery, record, headers)
+
+    async def _react(self, event: IntegrationEvent, delivery: Delivery, record: Any, headers: dict[str, str]) -> None:
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                applied = await asyncio.to_thread(self.reaction, event, delivery)
+            except Exception as exc:
+                if _is_infrastructure(exc):
+                    # Hold the partition: back off, then let the broker redeliver.
+                    log.warning("reaction hit infrastructure error; will redeliver", exc_info=True)
+                    await asyncio.sleep(min(0.5 * attempts, 5.0))
+                    raise
+                if attempts < self.settings.subscriber_max_attempts:
+                    await asyncio.sleep(0.05 * 2**attempts)
+                    continue
+                await self._dead_letter(record, headers, exc, attempts)
+                return
+            if applied:
+                self.stats.applied += 1
+            else:
+                self.stats.duplicates += 1
+            return
+
+    async def _dead_letter(self, record: Any, headers: dict[str, str], exc: BaseException, attempts: int) -> None:
+        self.stats.dead_lettered += 1
+        log.error(
+            "dead-lettering message",
+            extra={"fields": {"topic": record.topic, "partition": record.partition, "offset": record.offset,
+                              "error": repr(exc)}},
+        )
+        dlq_headers = {
+            **headers,
+            "dlq_original_topic": record.topic,
+            "dlq_original_partition": str(record.partition),
+            "dlq_original_offset": str(record.offset),
+            "dlq_consumer": self.settings.service_name,
+            "dlq_attempts": str(attempts),
+            "dlq_error": f"{type(exc).__name__}: {exc}"[:1000],
+            "dlq_trace": "".join(traceback.format_exception(exc))[-2000:],
+        }
+        # If this publish fails the exception propagates: NACK, and the message comes back.
+        await self.broker.publish(
+            record.value or b"",
+            topic=self.settings.dlq_topic,
+            key=record.key,
+            headers=dlq_headers,
+        )
+
+
+def make_broker(settings: ServiceSettings) -> KafkaBroker:
+    return KafkaBroker(settings.kafka_bootstrap_servers, logger=logging.getLogger("faststream"))

@@ -1,0 +1,161 @@
+"""Pytest fixtures for tests on the real broker protocol and a real PostgreSQL.
+
+- ``postgres_url``: a fresh database per test session on the server named by
+  ``ALPHAPEER_TEST_POSTGRES`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``),
+  dropped afterwards. Tests fail — they do not skip — when it is unreachable.
+- ``kafka``: a Tansu broker on a free loopback port, per test; ``kafka.restart()`` brings it
+  back empty on the same port (what a restarted embedded broker looks like).
+- ``ServiceProcess``: a service run as a real process, with kill -9 and restart.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from servicekit import devstack
+from servicekit.devstack import consume_all  # noqa: F401 - re-exported for tests
+
+DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+def _admin_conn(url: str) -> Any:
+    import psycopg
+
+    return psycopg.connect(url, autocommit=True, connect_timeout=5)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    admin_url = os.environ.get("ALPHAPEER_TEST_POSTGRES", DEFAULT_ADMIN_URL)
+    name = f"alphapeer_test_{uuid.uuid4().hex[:10]}"
+    with _admin_conn(admin_url) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = admin_url.rpartition("/")
+    yield f"{base}/{name}"
+    with _admin_conn(admin_url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_schema() -> str:
+    """A schema name unique to one test, so tests share a database but not tables."""
+    return f"t_{uuid.uuid4().hex[:10]}"
+
+
+@dataclass
+class Broker:
+    port: int
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.proc = devstack.start_tansu(self.port, self.log)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc = None
+
+    def restart(self) -> None:
+        """Kill and start again on the same port: everything published is gone."""
+        self.stop()
+        self.start()
+
+
+@pytest.fixture
+def kafka(tmp_path: Path) -> Iterator[Broker]:
+    broker = Broker(port=devstack.free_port(), log=tmp_path / "broker.log")
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@dataclass
+class ServiceProcess:
+    """A service's console script as a real OS process."""
+
+    script: str
+    env: dict[str, str]
+    log: Path
+    port: int = field(default_factory=devstack.free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait: bool = True, **extra_env: str) -> ServiceProcess:
+        bindir = Path(os.environ.get("VIRTUAL_ENV", "")) / "bin"
+        exe = bindir / self.script if (bindir / self.script).exists() else Path(self.script)
+        env = {**os.environ, **self.env, **extra_env, "ALPHAPEER_HTTP_PORT": str(self.port),
+               "ALPHAPEER_HTTP_HOST": "127.0.0.1"}
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen([str(exe)], env=env, stdout=out, stderr=subprocess.STDOUT)
+        if wait:
+            self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        last = ""
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"{self.script} exited {self.proc.returncode}:\n{self.tail()}")
+            try:
+                resp = httpx.get(f"{self.url}/readyz", timeout=2)
+                if resp.status_code == 200:
+                    return
+                last = resp.text
+            except httpx.HTTPError as exc:
+                last = repr(exc)
+            time.sleep(0.2)
+        raise TimeoutError(f"{self.script} not ready: {last}\n{self.tail()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hooks, no flush — a crash."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+
+def wait_until(predicate: Any, timeout: float = 20.0, interval: float = 0.1, message: str = "condition") -> Any:
+    """Poll with a deadline; returns the first truthy value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+        time.sleep(interval)

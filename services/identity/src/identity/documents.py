@@ -1,0 +1,127 @@
+"""Uploaded documents (certificates, transcripts) for tutor applications.
+
+Bytes go to a local folder (content-addressed); the declared type must match what the
+bytes are, so a script renamed to ``.pdf`` is refused. Metadata is personal (the file
+name) and is kept sealed; erasure removes the files."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from uuid import UUID
+
+from servicekit.database import Database
+from servicekit.vault import PersonalDataVault
+
+DOCS_DDL = [
+    """CREATE TABLE IF NOT EXISTS documents (
+        document_id TEXT PRIMARY KEY,
+        owner_id TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        filename_sealed TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL
+    )""",
+]
+
+#: What we accept, recognised by the bytes themselves, not by the name or header.
+_SIGNATURES: list[tuple[str, bytes, tuple[str, ...]]] = [
+    ("application/pdf", b"%PDF-", (".pdf",)),
+    ("image/png", b"\x89PNG\r\n\x1a\n", (".png",)),
+    ("image/jpeg", b"\xff\xd8\xff", (".jpg", ".jpeg")),
+]
+
+
+class DocumentRejected(ValueError):
+    def __init__(self, field: str, reason: str, status: int = 422) -> None:
+        super().__init__(reason)
+        self.field = field
+        self.reason = reason
+        self.status = status
+
+
+def sniff(data: bytes) -> str | None:
+    for content_type, magic, _ in _SIGNATURES:
+        if data.startswith(magic):
+            return content_type
+    return None
+
+
+@dataclass(frozen=True)
+class Document:
+    document_id: UUID
+    owner_id: UUID
+    sha256: str
+    content_type: str
+    size: int
+    filename: str | None
+
+
+class DocumentStore:
+    def __init__(self, db: Database, vault: PersonalDataVault, folder: Path, max_bytes: int) -> None:
+        self.db = db
+        self.vault = vault
+        self.folder = folder
+        self.max_bytes = max_bytes
+        folder.mkdir(parents=True, exist_ok=True)
+        db.execute_script(DOCS_DDL)
+
+    def put(self, owner_id: UUID, filename: str, declared_type: str | None, data: bytes) -> Document:
+        if not data:
+            raise DocumentRejected("file", "is empty")
+        if len(data) > self.max_bytes:
+            raise DocumentRejected("file", f"is {len(data)} bytes; the limit is {self.max_bytes}", status=413)
+        actual = sniff(data)
+        if actual is None:
+            raise DocumentRejected("file", "is not a PDF, PNG or JPEG document", status=415)
+        suffixes = next(s for t, _, s in _SIGNATURES if t == actual)
+        if not filename.lower().endswith(suffixes):
+            raise DocumentRejected("file", f"name {filename!r} does not match its content ({actual})", status=415)
+        if declared_type and declared_type.split(";")[0].strip() not in (actual, "application/octet-stream"):
+            raise DocumentRejected("file", f"declared as {declared_type} but the content is {actual}", status=415)
+        digest = hashlib.sha256(data).hexdigest()
+        doc_id = uuid.uuid4()
+        path = self.folder / str(owner_id) / digest
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            tmp = path.with_suffix(".part")
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        with self.db.transaction() as cur:
+            cur.execute(
+                "INSERT INTO documents (document_id, owner_id, sha256, content_type, size, filename_sealed, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (str(doc_id), str(owner_id), digest, actual, len(data),
+                 self.vault.seal(owner_id, filename[:255]), time.time()),
+            )
+        return Document(doc_id, owner_id, digest, actual, len(data), filename)
+
+    def get(self, document_id: UUID) -> Document | None:
+        with self.db.transaction() as cur:
+            cur.execute(
+                "SELECT owner_id, sha256, content_type, size, filename_sealed FROM documents WHERE document_id = ?",
+                (str(document_id),),
+            )
+            row = cur.fetchone()
+        if row is None:
+            return None
+        owner = UUID(row[0])
+        return Document(document_id, owner, row[1], row[2], int(row[3]), self.vault.open(owner, row[4]))
+
+    def read(self, doc: Document) -> bytes:
+        return (self.folder / str(doc.owner_id) / doc.sha256).read_bytes()
+
+    def erase_owner(self, owner_id: UUID) -> int:
+        with self.db.transaction() as cur:
+            cur.execute("DELETE FROM documents WHERE owner_id = ?", (str(owner_id),))
+            removed = cur.rowcount
+        folder = self.folder / str(owner_id)
+        if folder.exists():
+            for f in folder.iterdir():
+                f.unlink()
+            folder.rmdir()
+        return removed

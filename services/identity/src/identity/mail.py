@@ -1,0 +1,29 @@
+"""Outgoing mail. With no SMTP configured (the default) messages are written as ``.eml``
+files to a local folder, where a developer — or the README's walk-through — reads them."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from email.message import EmailMessage
+from pathlib import Path
+
+
+class MailFolder:
+    def __init__(self, folder: Path, sender: str = "Alpha Peer <no-reply@alphapeer.local>") -> None:
+        self.folder = folder
+        self.sender = sender
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def send(self, to: str, subject: str, body: str) -> Path:
+        msg = EmailMessage()
+        msg["From"] = self.sender
+        msg["To"] = to
+        msg["Subject"] = subject
+        msg["Message-ID"] = f"<{uuid.uuid4()}@alphapeer.local>"
+        msg.set_content(body)
+        path = self.folder / f"{time.time_ns()}-{uuid.uuid4().hex[:6]}.eml"
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(bytes(msg))
+        tmp.replace(path)
+        return path
