@@ -44,6 +44,9 @@ class ServiceSettings(BaseSettings):
     #: Consumer group tuning; the embedded broker is slow to assign partitions.
     kafka_session_timeout_ms: int = 6000
     kafka_heartbeat_interval_ms: int = 1500
+    #: How long a fetch may wait for data. The embedded broker holds a fetch for the whole
+    #: wait even when data arrives, so this bounds end-to-end latency there.
+    kafka_fetch_max_wait_ms: int = 100
     subscriber_max_attempts: int = Field(default=3, ge=1)
 
     @field_validator("database_schema")

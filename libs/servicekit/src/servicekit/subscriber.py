@@ -143,6 +143,7 @@ class IdempotentSubscriber:
             auto_offset_reset="earliest",
             session_timeout_ms=settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+            fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         )(self._on_message)
 
     async def _on_message(self, msg: KafkaMessage) -> None:

@@ -21,7 +21,7 @@ class MailFolder:
         msg["To"] = to
         msg["Subject"] = subject
         msg["Message-ID"] = f"<{uuid.uuid4()}@alphapeer.local>"
-        msg.set_content(body)
+        msg.set_content(body, cte="8bit")  # readable as-is: no quoted-printable soft breaks
         path = self.folder / f"{time.time_ns()}-{uuid.uuid4().hex[:6]}.eml"
         tmp = path.with_suffix(".part")
         tmp.write_bytes(bytes(msg))

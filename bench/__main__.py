@@ -1,0 +1,73 @@
+"""`make bench`: benchmarks that print their figures and write them to
+bench/results/latest.json as a list of {name, value, unit, context}.
+
+Runs on the embedded broker (Tansu) and the PostgreSQL named by ALPHAPEER_TEST_POSTGRES
+(default postgresql://postgres@127.0.0.1:5432/postgres), in a throw-away database."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from bench import identity_latency, relay_lag
+
+ROOT = Path(__file__).resolve().parent
+ADMIN_URL = os.environ.get("ALPHAPEER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--only", choices=["relay", "identity"], default=None)
+    parser.add_argument("--quick", action="store_true", help="smaller samples (CI smoke)")
+    args = parser.parse_args()
+    name = f"alphapeer_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    db_url = ADMIN_URL.rpartition("/")[0] + "/" + name
+    results: list[dict[str, Any]] = []
+    context = {"machine": f"{platform.machine()} {os.cpu_count()} cores", "python": platform.python_version(),
+               "broker": "tansu (memory)", "database": "postgresql"}
+    try:
+        if args.only in (None, "relay"):
+            results += relay_lag.run(db_url, context, quick=args.quick)
+        if args.only in (None, "identity"):
+            results += identity_latency.run(db_url, context, quick=args.quick)
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    out = ROOT / "results" / "latest.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {len(results)} figures to {out.relative_to(ROOT.parent)}")
+    return 0
+
+
+def report(results: list[dict[str, Any]], name: str, value: float, unit: str, context: dict[str, Any]) -> None:
+    results.append({"name": name, "value": round(value, 3), "unit": unit, "context": context})
+    print(f"  {name:<48} {value:>12.3f} {unit}", flush=True)
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def now() -> float:
+    return time.perf_counter()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
