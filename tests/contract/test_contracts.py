@@ -1,0 +1,169 @@
+"""The contracts: committed schemas match the models, no breaking change slips in, and
+no public event carries personal data."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from pydantic import ValidationError
+
+from alphapeer_contracts import EVENT_TYPES, UnknownEventType, parse
+from alphapeer_contracts.identity import EmailVerified, UserRegistered
+from alphapeer_contracts.schemas import (
+    IncompatibleSchema,
+    breaking_changes,
+    export,
+    path_for,
+    render,
+    schema_for,
+)
+
+ALL = sorted(EVENT_TYPES.values(), key=lambda c: c.ce_type())
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.ce_type())
+def test_committed_schema_exists_and_is_compatible_with_the_model(cls: Any) -> None:
+    path = path_for(cls)
+    assert path.exists(), f"{cls.ce_type()} has no committed schema; run `make schemas`"
+    committed = json.loads(path.read_text())
+    assert breaking_changes(committed, schema_for(cls)) == []
+    assert committed == schema_for(cls), f"{path.name} is stale (additive change?): run `make schemas`"
+
+
+def test_every_identity_event_is_registered_and_named_by_version() -> None:
+    names = {c.ce_type() for c in ALL if c.service == "identity"}
+    assert {"alphapeer.identity.UserRegistered.v1", "alphapeer.identity.TutorApproved.v1",
+            "alphapeer.identity.UserErased.v1", "alphapeer.identity.UserSuspended.v1"} <= names
+    assert all(c.topic() == f"{c.service}.events" for c in ALL)
+
+
+BASE = {
+    "type": "object",
+    "properties": {
+        "user_id": {"type": "string", "format": "uuid"},
+        "role": {"enum": ["student", "tutor"], "type": "string"},
+        "headline": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+    },
+    "required": ["user_id", "role"],
+}
+
+
+def changed(**edits: Any) -> dict[str, Any]:
+    schema = json.loads(json.dumps(BASE))
+    for key, value in edits.items():
+        if value is None:
+            schema["properties"].pop(key)
+        else:
+            schema["properties"][key] = value
+    return schema
+
+
+def test_removing_a_field_is_breaking() -> None:
+    assert any("user_id: removed" in r for r in breaking_changes(BASE, changed(user_id=None)))
+
+
+def test_changing_a_type_is_breaking() -> None:
+    assert any("type changed" in r for r in breaking_changes(BASE, changed(user_id={"type": "integer"})))
+
+
+def test_a_new_required_field_is_breaking() -> None:
+    new = changed(campus={"type": "string"})
+    new["required"] = [*BASE["required"], "campus"]
+    assert breaking_changes(BASE, new) == ["campus: new required field"]
+
+
+def test_making_an_optional_field_required_or_not_nullable_is_breaking() -> None:
+    new = changed(headline={"type": "string"})
+    new["required"] = [*BASE["required"], "headline"]
+    reasons = breaking_changes(BASE, new)
+    assert "headline: made required" in reasons and "headline: no longer nullable" in reasons
+
+
+def test_removing_an_enum_value_is_breaking_and_adding_one_is_not() -> None:
+    assert breaking_changes(BASE, changed(role={"enum": ["student"], "type": "string"}))
+    assert breaking_changes(BASE, changed(role={"enum": ["student", "tutor", "staff"], "type": "string"})) == []
+
+
+def test_an_added_optional_field_is_compatible() -> None:
+    assert breaking_changes(BASE, changed(campus={"anyOf": [{"type": "string"}, {"type": "null"}]})) == []
+
+
+def test_nested_models_are_compared_too() -> None:
+    old = schema_for(UserRegistered)
+    new = json.loads(json.dumps(old))
+    new["$defs"]["Referral"]["properties"].pop("channel")
+    assert any("referral.channel: removed" in r for r in breaking_changes(old, new))
+
+
+def test_export_refuses_to_overwrite_with_an_incompatible_schema(tmp_path: Path) -> None:
+    export(tmp_path)
+    path = path_for(EmailVerified, tmp_path)
+    committed = json.loads(path.read_text())
+    committed["properties"]["extra_required"] = {"type": "string"}
+    committed["required"].append("extra_required")  # the model lacks it: "removed"
+    path.write_text(render(committed))
+    with pytest.raises(IncompatibleSchema, match="extra_required: removed"):
+        export(tmp_path)
+
+
+SAMPLES: dict[str, dict[str, Any]] = {}
+
+
+def sample(cls: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {"occurred_at": datetime.now(UTC).isoformat()}
+    for name, f in cls.model_fields.items():
+        if name == "occurred_at":
+            continue
+        ann = str(f.annotation)
+        if "UUID" in ann:
+            values[name] = str(uuid4())
+        elif "list" in ann:
+            values[name] = ["en"] if name == "languages" else ["student"] if name == "roles" else ["Algebra I"]
+        elif "int" in ann:
+            values[name] = 2
+        elif "Literal" in ann:
+            values[name] = f.annotation.__args__[0]
+        elif "Referral" in ann:
+            values[name] = {"channel": "poster"}
+        else:
+            values[name] = "Europe/London" if name == "time_zone" else "text"
+    return values
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.ce_type())
+def test_round_trip_through_json_and_the_registry(cls: Any) -> None:
+    event = cls.model_validate(sample(cls))
+    again = parse(cls.ce_type(), event.model_dump_json().encode())
+    assert again == event and type(again) is cls
+    assert event.key() == str(getattr(event, cls.key_field))
+
+
+def test_unknown_type_and_naive_time_are_refused() -> None:
+    with pytest.raises(UnknownEventType):
+        parse("alphapeer.identity.Nope.v1", b"{}")
+    with pytest.raises(ValidationError, match="time zone"):
+        EmailVerified(user_id=uuid4(), occurred_at=datetime(2026, 1, 1))
+
+
+def test_consumers_ignore_fields_they_do_not_know() -> None:
+    payload = {"user_id": str(uuid4()), "occurred_at": datetime.now(UTC).isoformat(), "added_later": 1}
+    assert isinstance(parse(EmailVerified.ce_type(), payload), EmailVerified)
+
+
+PERSONAL = ("email", "password", "legal_name", "phone", "address", "document", "birth", "note", "reason")
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.ce_type())
+def test_no_public_event_carries_personal_data(cls: Any) -> None:
+    text = json.dumps(schema_for(cls)["properties"]).lower()
+    props = set(schema_for(cls)["properties"]) | {
+        p for d in schema_for(cls).get("$defs", {}).values() for p in d.get("properties", {})}
+    allowed = {"reason_code", "document_count"}  # a code and a count, not the content
+    offending = [p for p in props if any(word in p.lower() for word in PERSONAL) and p not in allowed]
+    assert not offending, f"{cls.ce_type()} exposes {offending}"
+    assert "@" not in text
