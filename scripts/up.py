@@ -63,6 +63,7 @@ def main() -> int:
                                              stderr=subprocess.STDOUT)))
 
     def stop(*_: object) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown short
         for name, proc in reversed(procs):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -73,6 +74,7 @@ def main() -> int:
                 proc.kill()
         print("stopped.")
 
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         for name, (_, port) in SERVICES.items():
             wait_ready(name, port, procs, logs)

@@ -91,12 +91,13 @@ class DocumentStore:
             tmp = path.with_suffix(".part")
             tmp.write_bytes(data)
             tmp.replace(path)
+        sealed_name = self.vault.seal(owner_id, filename[:255])  # its own transaction, before ours
         with self.db.transaction() as cur:
             cur.execute(
                 "INSERT INTO documents (document_id, owner_id, sha256, content_type, size, filename_sealed, created_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (str(doc_id), str(owner_id), digest, actual, len(data),
-                 self.vault.seal(owner_id, filename[:255]), time.time()),
+                 sealed_name, time.time()),
             )
         return Document(doc_id, owner_id, digest, actual, len(data), filename)
 
