@@ -3,14 +3,12 @@ login latency (argon2id dominates both, by design), and an authenticated read.""
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-
 from servicekit import devstack
 from servicekit.testing import ServiceProcess
 
@@ -23,7 +21,6 @@ def run(db_url: str, context: dict[str, Any], quick: bool = False) -> list[dict[
     port = devstack.free_port()
     broker = devstack.start_tansu(port)
     tmp = Path(tempfile.mkdtemp(prefix="alphapeer-bench-"))
-    os.environ.setdefault("VIRTUAL_ENV", str(Path(__file__).resolve().parent.parent / ".venv"))
     proc = ServiceProcess("alphapeer-identity", env={
         "ALPHAPEER_DATABASE_URL": db_url, "ALPHAPEER_DATABASE_SCHEMA": "identity_bench",
         "ALPHAPEER_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}", "ALPHAPEER_DATA_DIR": str(tmp),

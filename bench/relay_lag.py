@@ -11,7 +11,6 @@ from typing import Any
 import psycopg
 from aiokafka import AIOKafkaConsumer
 from eventsourcing.domain import Aggregate, event
-
 from servicekit import devstack, envelope
 from servicekit.database import Database
 from servicekit.eventstore import ServiceApplication

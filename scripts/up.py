@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import httpx
-
 from servicekit import devstack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,10 +63,10 @@ def main() -> int:
 
     def stop(*_: object) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the shutdown short
-        for name, proc in reversed(procs):
+        for _name, proc in reversed(procs):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for name, proc in reversed(procs):
+        for _name, proc in reversed(procs):
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from servicekit.database import Cursor, Database
 from servicekit.settings import ServiceSettings
 from servicekit.subscriber import Delivery, IdempotentSubscriber, ProjectionReaction, make_broker

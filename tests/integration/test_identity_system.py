@@ -7,9 +7,9 @@ import json
 from datetime import datetime
 
 import pytest
-
 from servicekit import envelope
 from servicekit.testing import Broker, ServiceProcess, consume_all, wait_until
+
 from tests.integration.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, EffectCounter
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-
 from identity.main import build
 from identity.settings import IdentitySettings
 

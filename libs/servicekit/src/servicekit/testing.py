@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -101,7 +102,8 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, wait: bool = True, **extra_env: str) -> ServiceProcess:
-        bindir = Path(os.environ.get("VIRTUAL_ENV", "")) / "bin"
+        # The console script installed beside the running interpreter (the venv's bin).
+        bindir = Path(sys.executable).parent
         exe = bindir / self.script if (bindir / self.script).exists() else Path(self.script)
         env = {**os.environ, **self.env, **extra_env, "ALPHAPEER_HTTP_PORT": str(self.port),
                "ALPHAPEER_HTTP_HOST": "127.0.0.1"}

@@ -3,6 +3,7 @@ changed together in one transaction."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import secrets
@@ -16,7 +17,6 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
-
 from identity.domain import rules
 from identity.domain.errors import (
     AccountSuspended,
@@ -208,10 +208,8 @@ class IdentityApplication(ServiceApplication):
         return user.id
 
     def _burn(self, password: str) -> None:
-        try:
+        with contextlib.suppress(VerificationError, InvalidHashError):
             self.hasher.verify(self._dummy_hash, password)
-        except (VerificationError, InvalidHashError):
-            pass
 
     def change_password(self, user_id: UUID, old: str, new: str) -> None:
         user = self._user(user_id)

@@ -9,7 +9,6 @@ from typing import Any
 
 from alphapeer_contracts import identity as contract
 from alphapeer_contracts.base import IntegrationEvent
-
 from identity.domain.model import TutorApplication, User
 
 

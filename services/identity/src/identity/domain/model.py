@@ -11,7 +11,6 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
-
 from identity.domain import rules
 from identity.domain.errors import Conflict, IdentityError, InvalidCredentials, SelfReview, ValidationError
 
@@ -23,7 +22,7 @@ class User(Aggregate):
     @event("Registered")
     def __init__(
         self,
-        id: UUID,  # noqa: A002 - chosen up front: the email is sealed under it
+        id: UUID,
         email_sealed: str,
         email_key: str,
         password_hash: str,
