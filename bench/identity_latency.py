@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from servicekit import devstack
 from servicekit.testing import ServiceProcess
 

@@ -11,6 +11,7 @@ from typing import Any
 import psycopg
 from aiokafka import AIOKafkaConsumer
 from eventsourcing.domain import Aggregate, event
+
 from servicekit import devstack, envelope
 from servicekit.database import Database
 from servicekit.eventstore import ServiceApplication

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import httpx
+
 from servicekit import devstack
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,6 +10,8 @@ from typing import Any
 from uuid import uuid4
 
 import pytest
+from pydantic import ValidationError
+
 from alphapeer_contracts import EVENT_TYPES, UnknownEventType, parse
 from alphapeer_contracts.identity import EmailVerified, UserRegistered
 from alphapeer_contracts.schemas import (
@@ -20,7 +22,6 @@ from alphapeer_contracts.schemas import (
     render,
     schema_for,
 )
-from pydantic import ValidationError
 
 ALL = sorted(EVENT_TYPES.values(), key=lambda c: c.ce_type())
 

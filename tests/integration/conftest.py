@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from servicekit.database import Cursor, Database
 from servicekit.settings import ServiceSettings
 from servicekit.subscriber import Delivery, IdempotentSubscriber, ProjectionReaction, make_broker

@@ -7,9 +7,9 @@ import json
 from datetime import datetime
 
 import pytest
+
 from servicekit import envelope
 from servicekit.testing import Broker, ServiceProcess, consume_all, wait_until
-
 from tests.integration.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, Api, EffectCounter
 
 pytestmark = pytest.mark.integration
@@ -44,7 +44,10 @@ async def test_register_verify_login_apply_and_approval_reaches_kafka_as_a_cloud
     app_id = app.json()["application_id"]
 
     staff_token = api.login(ADMIN_EMAIL, ADMIN_PASSWORD)
-    approved = api.post(f"/v1/tutor-applications/{app_id}/approve", staff_token, json={"note": "checked"})
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    approved = api.post(f"/v1/tutor-applications/{app_id}/approve", staff_token, json={"note": "checked"},
+                        headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01",
+                                 "X-Correlation-ID": "review-42"})
     assert approved.status_code == 200, approved.text
     assert approved.json()["status"] == "approved"
     # The tutor role shows in a fresh token.
@@ -60,7 +63,9 @@ async def test_register_verify_login_apply_and_approval_reaches_kafka_as_a_cloud
     assert headers["ce_source"] == "/alphapeer/identity"
     assert headers["ce_subject"] == ada and rec.key == ada.encode()
     assert datetime.fromisoformat(headers["ce_time"]).tzinfo is not None
-    assert headers["traceparent"].startswith("00-") and int(headers["ce_sequence"]) > 0
+    # One trace from the HTTP request across the bus, and the caller's correlation id.
+    assert headers["traceparent"].split("-")[1] == trace_id and int(headers["ce_sequence"]) > 0
+    assert headers["ce_correlationid"] == "review-42"
     body = json.loads(rec.value)
     assert body["user_id"] == ada and body["application_id"] == app_id and body["subjects"] == ["Algebra I"]
     # No personal data on the wire: the email appears in no published event.

@@ -2,6 +2,7 @@ from datetime import UTC, datetime
 from uuid import uuid4
 
 import pytest
+
 from alphapeer_contracts.identity import EmailVerified
 from servicekit import envelope
 

@@ -12,8 +12,9 @@ from uuid import UUID
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from alphapeer_contracts.identity import EmailVerified
 from eventsourcing.domain import Aggregate, event
+
+from alphapeer_contracts.identity import EmailVerified
 from servicekit import envelope
 from servicekit.database import Cursor, Database
 from servicekit.eventstore import ServiceApplication

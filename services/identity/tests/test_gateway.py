@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+
 from identity.main import build
 from identity.settings import IdentitySettings
 

@@ -20,7 +20,8 @@ from servicekit.settings import ServiceSettings
 
 
 class Cursor(Protocol):
-    rowcount: int
+    @property
+    def rowcount(self) -> int: ...
 
     def execute(self, sql: str, params: Sequence[Any] = ...) -> Any: ...
     def fetchone(self) -> Any: ...
@@ -57,7 +58,7 @@ def _to_pg(sql: str) -> str:
 class Database:
     def __init__(self, settings: ServiceSettings) -> None:
         self.settings = settings
-        self.schema = settings.schema
+        self.schema = settings.db_schema
         self.url = settings.database_url
         self.is_postgres = self.url.startswith(("postgres://", "postgresql://"))
         self._pool: Any = None
@@ -105,8 +106,13 @@ class Database:
             return
         import psycopg
 
-        with psycopg.connect(**self.pg, autocommit=True) as conn:
+        with psycopg.connect(self.conninfo(), autocommit=True) as conn:
             conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+
+    def conninfo(self) -> str:
+        from psycopg.conninfo import make_conninfo
+
+        return make_conninfo(**self.pg)
 
     def _pg_pool(self) -> Any:
         with self._lock:
@@ -114,9 +120,7 @@ class Database:
                 from psycopg_pool import ConnectionPool
 
                 self.ensure_schema()
-                from psycopg.conninfo import make_conninfo
-
-                conninfo = make_conninfo(**self.pg)
+                conninfo = self.conninfo()
                 self._pool = ConnectionPool(
                     conninfo,
                     min_size=1,

@@ -29,10 +29,10 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, OffsetOutOfRangeError, TopicAlreadyExistsError
-from alphapeer_contracts.base import IntegrationEvent
 from eventsourcing.persistence import Notification
 from opentelemetry import trace
 
+from alphapeer_contracts.base import IntegrationEvent
 from servicekit import envelope, telemetry
 from servicekit.database import Database
 from servicekit.eventstore import ContextMapper, ServiceApplication
@@ -72,7 +72,7 @@ class RelayLock:
             import psycopg
 
             if self._conn is None or self._conn.closed:
-                self._conn = psycopg.connect(**self.db.pg, autocommit=True)
+                self._conn = psycopg.connect(self.db.conninfo(), autocommit=True)
             row = self._conn.execute(
                 "SELECT pg_try_advisory_lock(hashtext(%s))", (f"outbox:{self.name}",)
             ).fetchone()

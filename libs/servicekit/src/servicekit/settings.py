@@ -57,7 +57,7 @@ class ServiceSettings(BaseSettings):
         return value
 
     @property
-    def schema(self) -> str:
+    def db_schema(self) -> str:
         return self.database_schema or self.service_name.replace("-", "_")
 
     @property

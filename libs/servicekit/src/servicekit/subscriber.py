@@ -24,14 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from alphapeer_contracts.base import IntegrationEvent
-from alphapeer_contracts.registry import UnknownEventType, parse
 from eventsourcing.persistence import InterfaceError, OperationalError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from opentelemetry import trace
 from pydantic import ValidationError
 
+from alphapeer_contracts.base import IntegrationEvent
+from alphapeer_contracts.registry import UnknownEventType, parse
 from servicekit import context, envelope, telemetry
 from servicekit.database import Cursor, Database
 from servicekit.eventstore import ServiceApplication
@@ -147,7 +147,7 @@ class IdempotentSubscriber:
         )(self._on_message)
 
     async def _on_message(self, msg: KafkaMessage) -> None:
-        record = msg.raw_message
+        record: Any = msg.raw_message  # aiokafka ConsumerRecord (not a batch: batch=False)
         headers = envelope.decode_headers(record.headers)
         try:
             env = envelope.read(headers)

@@ -17,6 +17,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
+
 from identity.domain import rules
 from identity.domain.errors import (
     AccountSuspended,
@@ -111,7 +112,7 @@ class IdentityApplication(ServiceApplication):
 
     def _get(self, cls: type[Any], aggregate_id: UUID, what: str) -> Any:
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: Any = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFound(f"no such {what}") from None
         if not isinstance(aggregate, cls):
@@ -124,7 +125,7 @@ class IdentityApplication(ServiceApplication):
 
     def _index(self, email: str) -> EmailIndex | None:
         try:
-            index = self.repository.get(EmailIndex.create_id(self.lookup_key(email)))
+            index: Any = self.repository.get(EmailIndex.create_id(self.lookup_key(email)))
         except AggregateNotFoundError:
             return None
         assert isinstance(index, EmailIndex)
@@ -173,7 +174,7 @@ class IdentityApplication(ServiceApplication):
 
     def verify_email(self, token: str) -> UUID:
         try:
-            verification = self.repository.get(EmailVerification.create_id(_hash(token)))
+            verification: Any = self.repository.get(EmailVerification.create_id(_hash(token)))
         except AggregateNotFoundError:
             raise ValidationError("token", "is not a valid verification token") from None
         assert isinstance(verification, EmailVerification)
@@ -232,7 +233,7 @@ class IdentityApplication(ServiceApplication):
 
     def _session_for(self, token: str) -> RefreshSession:
         try:
-            index = self.repository.get(RefreshTokenIndex.create_id(_hash(token)))
+            index: Any = self.repository.get(RefreshTokenIndex.create_id(_hash(token)))
         except AggregateNotFoundError:
             raise InvalidCredentials("unknown refresh token") from None
         assert isinstance(index, RefreshTokenIndex)
@@ -406,7 +407,7 @@ class IdentityApplication(ServiceApplication):
         user = self._user(user_id)
         changed: list[Any] = []
         if not user.erased:
-            index = self.repository.get(EmailIndex.create_id(user.email_key))
+            index: Any = self.repository.get(EmailIndex.create_id(user.email_key))
             assert isinstance(index, EmailIndex)
             if index.user_id == user.id:
                 index.release()

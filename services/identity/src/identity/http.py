@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, Response, UploadFile, status
+
 from identity import domain
 from identity.schemas import (
     ApplicationIn,

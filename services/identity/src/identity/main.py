@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI
+
 from identity.application import IdentityApplication
 from identity.documents import DocumentStore
 from identity.http import ROUTERS, install_error_translation

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict
 from typing import Any
 from uuid import UUID
 
@@ -82,7 +82,7 @@ class Identity:
         if user.suspended or user.erased:
             self.app.revoke_all_sessions(user_id)
             raise Problem(403, "Account suspended", "this account cannot sign in")
-        session_id = self.app.session_id_for(new_token) if hasattr(self.app, "session_id_for") else "refresh"
+        session_id = self.app.session_id_for(new_token)
         return self._tokens(user_id, (session_id, new_token))
 
     def check_principal(self, principal: Principal) -> None:
@@ -98,8 +98,7 @@ class Identity:
             raise Problem(403, "Account suspended", "this account is suspended")
 
     def user_document(self, user_id: UUID) -> dict[str, Any]:
-        view = self.app.get_user(user_id)
-        doc = asdict(view) if is_dataclass(view) else dict(view)
+        doc = asdict(self.app.get_user(user_id))
         doc["roles"] = sorted(doc.get("roles", []))
         return doc
 
@@ -131,5 +130,4 @@ class Identity:
                                                  body.statement, docs)
 
     def application_document(self, application_id: UUID) -> dict[str, Any]:
-        view = self.app.get_tutor_application(application_id)
-        return asdict(view) if is_dataclass(view) else dict(view)
+        return asdict(self.app.get_tutor_application(application_id))

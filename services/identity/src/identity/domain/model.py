@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
+
 from identity.domain import rules
 from identity.domain.errors import Conflict, IdentityError, InvalidCredentials, SelfReview, ValidationError
 
