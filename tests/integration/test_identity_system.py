@@ -139,3 +139,22 @@ async def test_broker_restarting_empty_gets_the_history_again_and_new_events_sti
     for _, _, _, n in effect_counter.effects():
         assert n == 1
     assert all(effect_counter.count("UserRegistered.v1", uid) == 1 for uid in [*before, after])
+
+
+def test_another_gateway_verifies_tokens_through_the_jwks_and_honours_rotation(api: Api) -> None:
+    from servicekit.auth import JwksKeySource, TokenVerifier
+    from servicekit.problems import Problem
+
+    verifier = TokenVerifier(JwksKeySource(f"{api.base}/.well-known/jwks.json", min_refetch_interval=0),
+                             issuer="alphapeer-identity", audience="alphapeer")
+    api.register("kim@uni.example", "Kim")
+    old = api.login("kim@uni.example")
+    assert "student" in verifier.verify(old).roles
+    admin = api.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+    assert api.post("/v1/admin/signing-keys/rotate", admin).status_code == 200
+    new = api.login("kim@uni.example")
+    # The new key id is unknown to the cache: one refetch, then both tokens verify.
+    assert verifier.verify(new).user_id == verifier.verify(old).user_id
+    with pytest.raises(Problem) as err:
+        verifier.verify(new[:-4] + ("AAAA" if not new.endswith("AAAA") else "BBBB"))
+    assert err.value.status == 401

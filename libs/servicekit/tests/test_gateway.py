@@ -1,0 +1,109 @@
+"""The gateway factory on its own: health, readiness, problem+json, request ids, CORS,
+role checks and idempotency, on an app with one route."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import Depends
+from fastapi.testclient import TestClient
+from pydantic import BaseModel, Field
+
+from servicekit.auth import Principal, require_roles
+from servicekit.database import Database
+from servicekit.gateway import create_gateway
+from servicekit.problems import Problem
+from servicekit.settings import ServiceSettings
+
+
+class Item(BaseModel):
+    name: str = Field(min_length=1)
+    qty: int = Field(ge=1)
+
+
+class StaticVerifier:
+    def verify(self, token: str) -> Principal:
+        import uuid
+
+        if token == "staff":
+            return Principal(user_id=uuid.UUID(int=1), roles=frozenset({"staff"}))
+        if token == "student":
+            return Principal(user_id=uuid.UUID(int=2), roles=frozenset({"student"}))
+        raise Problem(401, "Invalid token", "unknown")
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> TestClient:
+    settings = ServiceSettings(service_name="demo", data_dir=tmp_path, cors_origins="https://app.example")
+    db = Database(settings)
+    calls: list[Any] = []
+
+    async def broker_down() -> None:
+        if calls:  # fails once the test asks it to
+            raise ConnectionError("broker unreachable")
+
+    app = create_gateway(settings, db, title="demo", description="demo", verifier=StaticVerifier(),  # type: ignore[arg-type]
+                         readiness={"broker": broker_down})
+    app.state.calls = calls
+
+    @app.post("/items", status_code=201)
+    def create(item: Item, who: Principal = Depends(require_roles("staff"))) -> dict[str, Any]:
+        calls.append(item)
+        return {"n": len(calls), "name": item.name}
+
+    return TestClient(app)
+
+
+def test_health_and_readiness_report_each_check(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok", "service": "demo"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"] == {"database": "ok", "broker": "ok"}
+    client.app.state.calls.append("x")  # type: ignore[attr-defined]
+    down = client.get("/readyz")
+    assert down.status_code == 503 and "broker unreachable" in down.json()["checks"]["broker"]
+    assert down.headers["content-type"].startswith("application/problem+json")
+
+
+def test_errors_are_problem_json_with_field_and_reason(client: TestClient) -> None:
+    r = client.post("/items", json={"name": "", "qty": 0}, headers={"Authorization": "Bearer staff"})
+    assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json")
+    assert {e["field"] for e in r.json()["errors"]} == {"name", "qty"}
+    missing = client.get("/nowhere")
+    assert missing.status_code == 404 and missing.json()["title"] == "Not found"
+
+
+def test_roles_are_checked_and_anonymous_callers_challenged(client: TestClient) -> None:
+    anon = client.post("/items", json={"name": "a", "qty": 1})
+    assert anon.status_code == 401 and anon.headers["www-authenticate"].startswith("Bearer")
+    student = client.post("/items", json={"name": "a", "qty": 1}, headers={"Authorization": "Bearer student"})
+    assert student.status_code == 403
+
+
+def test_request_and_correlation_ids_are_echoed(client: TestClient) -> None:
+    r = client.get("/healthz", headers={"X-Request-ID": "req-1", "X-Correlation-ID": "flow-9"})
+    assert r.headers["x-request-id"] == "req-1" and r.headers["x-correlation-id"] == "flow-9"
+    assert len(client.get("/healthz").headers["x-request-id"]) == 32
+
+
+def test_cors_allows_only_configured_origins(client: TestClient) -> None:
+    pre = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "Idempotency-Key"}
+    ok = client.options("/items", headers={"Origin": "https://app.example", **pre})
+    assert ok.headers["access-control-allow-origin"] == "https://app.example"
+    bad = client.options("/items", headers={"Origin": "https://evil.example", **pre})
+    assert "access-control-allow-origin" not in bad.headers
+
+
+def test_idempotency_key_runs_the_work_once(client: TestClient) -> None:
+    h = {"Authorization": "Bearer staff", "Idempotency-Key": "abc"}
+    first = client.post("/items", json={"name": "a", "qty": 1}, headers=h)
+    second = client.post("/items", json={"name": "a", "qty": 1}, headers=h)
+    assert first.json() == second.json() == {"n": 1, "name": "a"}
+    assert len(client.app.state.calls) == 1  # type: ignore[attr-defined]
+    # Keys are scoped to the caller: another caller's identical key is a new request.
+    other = client.post("/items", json={"name": "a", "qty": 1},
+                        headers={"Authorization": "Bearer student", "Idempotency-Key": "abc"})
+    assert other.status_code == 403
+    too_long = client.post("/items", json={"name": "a", "qty": 1}, headers={**h, "Idempotency-Key": "k" * 300})
+    assert too_long.status_code == 400
