@@ -28,6 +28,11 @@ SERVICES: dict[str, tuple[str, int]] = {
 }
 
 
+def port_of(name: str) -> int:
+    """A service's port: ALPHAPEER_<NAME>_PORT overrides the default."""
+    return int(os.environ.get(f"ALPHAPEER_{name.upper()}_PORT", SERVICES[name][1]))
+
+
 def main() -> int:
     data = Path(os.environ.get("ALPHAPEER_DATA_DIR", ROOT / "data")).resolve()
     logs = data / "logs"
@@ -48,16 +53,16 @@ def main() -> int:
         **os.environ,
         "ALPHAPEER_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "ALPHAPEER_DATA_DIR": str(data),
-        "ALPHAPEER_JWKS_URL": f"http://127.0.0.1:{SERVICES['identity'][1]}/.well-known/jwks.json",
-        "ALPHAPEER_IDENTITY_PUBLIC_URL": f"http://127.0.0.1:{SERVICES['identity'][1]}",
+        "ALPHAPEER_JWKS_URL": f"http://127.0.0.1:{port_of('identity')}/.well-known/jwks.json",
+        "ALPHAPEER_IDENTITY_PUBLIC_URL": f"http://127.0.0.1:{port_of('identity')}",
         "ALPHAPEER_IDENTITY_BOOTSTRAP_ADMIN_EMAIL": os.environ.get(
             "ALPHAPEER_IDENTITY_BOOTSTRAP_ADMIN_EMAIL", "admin@alphapeer.local"),
         "ALPHAPEER_IDENTITY_BOOTSTRAP_ADMIN_PASSWORD": os.environ.get(
             "ALPHAPEER_IDENTITY_BOOTSTRAP_ADMIN_PASSWORD", "change-me-admin-pw"),
     }
     bindir = Path(sys.executable).parent
-    for name, (script, port) in SERVICES.items():
-        env = {**base_env, "ALPHAPEER_SERVICE_NAME": name, "ALPHAPEER_HTTP_PORT": str(port)}
+    for name, (script, _) in SERVICES.items():
+        env = {**base_env, "ALPHAPEER_SERVICE_NAME": name, "ALPHAPEER_HTTP_PORT": str(port_of(name))}
         log_file = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
         procs.append((name, subprocess.Popen([str(bindir / script)], env=env, stdout=log_file,
                                              stderr=subprocess.STDOUT)))
@@ -76,7 +81,8 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        for name, (_, port) in SERVICES.items():
+        for name in SERVICES:
+            port = port_of(name)
             wait_ready(name, port, procs, logs)
             print(f"{name:<10} http://127.0.0.1:{port}   docs http://127.0.0.1:{port}/docs")
         print(f"\nlogs in {logs}; mail in {data / 'mail'}. Ctrl-C stops everything.")

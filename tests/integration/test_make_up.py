@@ -1,0 +1,81 @@
+"""`make up` as a newcomer runs it: everything starts, Ctrl-C stops everything, and a
+second run finds its data again with the history back on the (empty) embedded broker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from servicekit import envelope
+from servicekit.devstack import consume_all, free_port
+from servicekit.testing import wait_until
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start(tmp_path: Path, kafka_port: int, identity_port: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "ALPHAPEER_DATA_DIR": str(tmp_path / "data"), "ALPHAPEER_KAFKA_PORT": str(kafka_port),
+           "ALPHAPEER_IDENTITY_PORT": str(identity_port)}
+    env.pop("ALPHAPEER_DATABASE_URL", None)  # the embedded default: SQLite files
+    env.pop("ALPHAPEER_KAFKA_BOOTSTRAP_SERVERS", None)
+    return subprocess.Popen([sys.executable, str(ROOT / "scripts/up.py")], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for_urls(proc: subprocess.Popen[str], identity_port: int) -> str:
+    lines = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        if "Ctrl-C stops everything" in line:
+            break
+    out = "".join(lines)
+    assert f"http://127.0.0.1:{identity_port}" in out and "/docs" in out, out
+    return out
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=30)
+
+
+async def test_up_stop_and_up_again_keeps_data_and_history(tmp_path: Path) -> None:
+    kafka_port, identity_port = free_port(), free_port()
+    base = f"http://127.0.0.1:{identity_port}"
+    proc = start(tmp_path, kafka_port, identity_port)
+    try:
+        wait_for_urls(proc, identity_port)
+        r = httpx.post(f"{base}/v1/auth/register", json={"email": "new@uni.example", "password": "a-long-password-1",
+                                                         "display_name": "Newcomer"})
+        assert r.status_code == 201, r.text
+        user = r.json()["user_id"]
+    finally:
+        stop(proc)
+    assert proc.returncode == 0
+    # Nothing is left listening.
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{base}/healthz", timeout=1)
+    assert (tmp_path / "data" / "identity.sqlite").exists()
+
+    proc = start(tmp_path, kafka_port, identity_port)
+    try:
+        wait_for_urls(proc, identity_port)
+        login = httpx.post(f"{base}/v1/auth/login", json={"email": "new@uni.example",
+                                                           "password": "a-long-password-1"})
+        assert login.status_code == 200, login.text
+        # The new broker is empty; the relay publishes the history again.
+        def registered() -> bool:
+            records = asyncio.run(consume_all(f"127.0.0.1:{kafka_port}", "identity.events", expect=5, timeout=3))
+            return any(envelope.decode_headers(r.headers)["ce_subject"] == user for r in records)
+
+        await asyncio.to_thread(wait_until, registered, 30, 0.5, "history republished")
+    finally:
+        stop(proc)
