@@ -110,6 +110,7 @@ STAFF_ONLY = [
     ("POST", "/v1/tutor-applications/{app}/approve", {}),
     ("POST", "/v1/tutor-applications/{app}/reject", {"reason": "no"}),
     ("POST", "/v1/admin/signing-keys/rotate", None),
+    ("GET", "/v1/tutor-applications", None),
 ]
 
 
@@ -273,3 +274,22 @@ def test_erasure_makes_personal_data_unreadable_and_frees_the_email(client: Test
     assert client.post("/v1/auth/login", json={"email": "alice@uni.example", "password": PASSWORD}).status_code in (
         401, 403)
     register(client, "alice@uni.example", "Alice again")
+
+
+def test_staff_review_queue_is_oldest_first_with_a_stable_cursor(client: TestClient, people: dict[str, Any]) -> None:
+    tokens = [people["alice_token"], people["bob_token"]]
+    register(client, "carol@uni.example", "Carol")
+    tokens.append(login(client, "carol@uni.example"))
+    ids = [apply(client, t) for t in tokens]
+    admin = bearer(people["admin_token"])
+    page1 = client.get("/v1/tutor-applications?limit=2", headers=admin).json()
+    assert [i["application_id"] for i in page1["items"]] == ids[:2]
+    assert page1["items"][0]["display_name"] == "Alice" and page1["items"][0]["subjects"] == ["Physics"]
+    # A decision meanwhile does not shift the next page.
+    client.post(f"/v1/tutor-applications/{ids[0]}/reject", headers=admin, json={"reason": "incomplete"})
+    page2 = client.get(f"/v1/tutor-applications?limit=2&cursor={page1['next_cursor']}", headers=admin).json()
+    assert [i["application_id"] for i in page2["items"]] == ids[2:] and page2["next_cursor"] is None
+    rejected = client.get("/v1/tutor-applications?status=rejected", headers=admin).json()["items"]
+    assert [i["application_id"] for i in rejected] == [ids[0]]
+    bad = client.get("/v1/tutor-applications?cursor=garbage", headers=admin)
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "cursor"

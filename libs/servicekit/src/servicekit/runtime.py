@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import uvicorn
 from aiokafka import AIOKafkaProducer
@@ -17,7 +17,6 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
 from servicekit.logs import setup_logging
-from servicekit.relay import OutboxRelay
 from servicekit.settings import ServiceSettings
 from servicekit.telemetry import setup_tracing
 
@@ -29,22 +28,29 @@ def configure(settings: ServiceSettings) -> None:
     setup_tracing(settings.service_name, settings.otel_exporter, settings.otel_endpoint)
 
 
-def background_lifespan(
-    relay: OutboxRelay | None, broker: KafkaBroker | None
-) -> Callable[[FastAPI], Any]:
-    """Lifespan that runs the relay and the subscribers beside the HTTP server."""
+class Worker(Protocol):
+    """A background loop of the service process (outbox relay, local projection)."""
+
+    async def run(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+def background_lifespan(*workers: Worker | None, broker: KafkaBroker | None = None) -> Callable[[FastAPI], Any]:
+    """Lifespan that runs the workers and the subscribers beside the HTTP server."""
+    active = [w for w in workers if w is not None]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        relay_task = asyncio.create_task(relay.run(), name="outbox-relay") if relay else None
+        tasks = [asyncio.create_task(w.run(), name=type(w).__name__) for w in active]
         broker_task = asyncio.create_task(_start_broker(broker), name="subscribers") if broker else None
         try:
             yield
         finally:
-            if relay is not None and relay_task is not None:
-                await relay.stop()
+            for worker in active:
+                await worker.stop()
+            for task in tasks:
                 with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-                    await asyncio.wait_for(relay_task, timeout=10)
+                    await asyncio.wait_for(task, timeout=10)
             if broker is not None and broker_task is not None:
                 broker_task.cancel()
                 with contextlib.suppress(Exception, asyncio.CancelledError):

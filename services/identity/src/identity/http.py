@@ -5,12 +5,12 @@ store in its thread pool."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, FastAPI, File, Form, Request, Response, UploadFile, status
+from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, Response, UploadFile, status
 
-from identity import domain
+from identity import domain, views
 from identity.schemas import (
     ApplicationIn,
     BackgroundCheckIn,
@@ -242,6 +242,21 @@ def apply(body: ApplicationIn, principal: AnyUser, svc: Svc, response: Response)
     app_id = svc.submit_application(principal.user_id, body)
     response.headers["Location"] = f"/v1/tutor-applications/{app_id}"
     return svc.application_document(app_id)
+
+
+@tutoring.get("", summary="The review queue: applications by status, oldest first (staff)")
+def list_applications(
+    _: Staff, svc: Svc, request: Request,
+    status_: Annotated[Literal["submitted", "approved", "rejected"], Query(alias="status")] = "submitted",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> dict[str, Any]:
+    queue = request.app.state.queue
+    queue.wait_for(svc.app.recorder.max_notification_id() or 0)  # staff see what was just submitted
+    try:
+        return views.list_applications(request.app.state.db, status_, limit, cursor)
+    except views.CursorError as exc:
+        raise field_error("cursor", str(exc)) from exc
 
 
 @tutoring.get("/{application_id}", summary="An application (the applicant or staff)")

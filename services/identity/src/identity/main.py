@@ -7,6 +7,7 @@ import logging
 
 from fastapi import FastAPI
 
+from identity import views
 from identity.application import IdentityApplication
 from identity.documents import DocumentStore
 from identity.http import ROUTERS, install_error_translation
@@ -19,6 +20,7 @@ from servicekit import runtime
 from servicekit.auth import TokenVerifier
 from servicekit.database import Database
 from servicekit.gateway import create_gateway
+from servicekit.projection import LocalProjection
 from servicekit.relay import OutboxRelay
 from servicekit.vault import PersonalDataVault
 
@@ -42,6 +44,7 @@ def build(settings: IdentitySettings | None = None) -> FastAPI:
         app.ensure_admin(settings.identity_bootstrap_admin_email, settings.identity_bootstrap_admin_password,
                          "Platform admin")
     relay = OutboxRelay(app, db, settings, to_contract) if settings.relay_enabled else None
+    queue = LocalProjection(app, db, "application_queue", views.QUEUE_DDL, views.apply)
 
     async def broker_ready() -> None:
         if relay is not None and relay.status.active:
@@ -54,10 +57,11 @@ def build(settings: IdentitySettings | None = None) -> FastAPI:
         settings, db, title="Alpha Peer identity", description=DESCRIPTION,
         verifier=TokenVerifier(keys, settings.jwt_issuer, settings.jwt_audience),
         readiness={"broker": broker_ready},
-        lifespan=runtime.background_lifespan(relay, None),
+        lifespan=runtime.background_lifespan(relay, queue),
     )
     gateway.state.identity = svc
     gateway.state.relay = relay
+    gateway.state.queue = queue
     gateway.state.principal_check = svc.check_principal
     install_error_translation(gateway)
     for router in ROUTERS:
