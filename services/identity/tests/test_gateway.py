@@ -107,6 +107,7 @@ STAFF_ONLY = [
     ("POST", "/v1/users/{other}/suspension", {"reason_code": "conduct", "note": "x"}),
     ("DELETE", "/v1/users/{other}/suspension", None),
     ("PUT", "/v1/users/{other}/background-check", {"status": "clear"}),
+    ("POST", "/v1/users/{other}/background-check/requests", None),
     ("POST", "/v1/tutor-applications/{app}/approve", {}),
     ("POST", "/v1/tutor-applications/{app}/reject", {"reason": "no"}),
     ("POST", "/v1/admin/signing-keys/rotate", None),
@@ -293,3 +294,15 @@ def test_staff_review_queue_is_oldest_first_with_a_stable_cursor(client: TestCli
     assert [i["application_id"] for i in rejected] == [ids[0]]
     bad = client.get("/v1/tutor-applications?cursor=garbage", headers=admin)
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "cursor"
+
+
+def test_background_check_is_started_then_recorded_by_staff(client: TestClient, people: dict[str, Any]) -> None:
+    admin, bob = bearer(people["admin_token"]), people["bob"]
+    started = client.post(f"/v1/users/{bob}/background-check/requests", headers=admin)
+    assert started.status_code == 202 and started.json()["background_check"] == "pending"
+    assert client.get(f"/v1/users/{bob}", headers=admin).json()["background_check"] == "pending"
+    done = client.put(f"/v1/users/{bob}/background-check", headers=admin, json={"status": "clear"})
+    assert done.status_code == 200
+    assert client.get(f"/v1/users/{bob}", headers=admin).json()["background_check"] == "clear"
+    bad = client.put(f"/v1/users/{bob}/background-check", headers=admin, json={"status": "great"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "status"

@@ -218,6 +218,15 @@ def background_check(user_id: UUID, body: BackgroundCheckIn, _: Staff, svc: Svc)
     return {"user_id": user_id, "background_check": body.status}
 
 
+@users.post("/{user_id}/background-check/requests", status_code=status.HTTP_202_ACCEPTED,
+            summary="Start a background check with the configured provider (staff)")
+def start_background_check(user_id: UUID, _: Staff, svc: Svc) -> dict[str, Any]:
+    provider = svc.background
+    initial = provider.start(user_id)
+    svc.app.set_background_check(user_id, initial, provider=provider.name)
+    return {"user_id": user_id, "background_check": initial, "provider": provider.name}
+
+
 @users.post("/{user_id}/erasure", summary="Erase the user's personal data (the user or an admin)")
 def erase(user_id: UUID, principal: AnyUser, svc: Svc) -> dict[str, Any]:
     require_self_or_roles(user_id, principal, roles=("admin",))

@@ -12,6 +12,7 @@ from uuid import UUID
 
 from identity import domain
 from identity.application import IdentityApplication
+from identity.background import provider_for
 from identity.documents import Document, DocumentRejected, DocumentStore
 from identity.mail import MailFolder
 from identity.schemas import ApplicationIn, RegisterIn, TokenPair
@@ -40,6 +41,7 @@ class Identity:
         self.keys = keys
         self.mail = mail
         self.documents = documents
+        self.background = provider_for(settings.identity_background_check_provider)
 
     # -- accounts --------------------------------------------------------------------
 
