@@ -111,13 +111,23 @@ def test_export_refuses_to_overwrite_with_an_incompatible_schema(tmp_path: Path)
         export(tmp_path)
 
 
-SAMPLES: dict[str, dict[str, Any]] = {}
+LISTING = {
+    "tutor_id": str(uuid4()), "title": "Algebra that clicks",
+    "subjects": [{"subject_id": "math.algebra-1", "name": "Algebra I", "area": "Mathematics",
+                  "level": "introductory", "topics": ["Quadratics"]}],
+    "rate": {"credits_per_hour": 10, "amount_minor_per_hour": 2500, "currency": "GBP"},
+    "session_minutes": [60], "modes": ["online", "in_person"],
+    "place": {"campus": "Main", "lat": 51.5, "lon": -0.12, "travel_radius_km": 3},
+    "languages": ["en"], "trial": {"minutes": 15, "free": True},
+}
 
 
 def sample(cls: Any) -> dict[str, Any]:
     values: dict[str, Any] = {"occurred_at": datetime.now(UTC).isoformat()}
+    if "listing" in cls.model_fields:
+        values["listing"] = LISTING
     for name, f in cls.model_fields.items():
-        if name == "occurred_at":
+        if name in values:
             continue
         ann = str(f.annotation)
         if "UUID" in ann:

@@ -14,6 +14,7 @@ from pathlib import Path
 from uuid import UUID
 
 from servicekit.database import Database
+from servicekit.uploads import UploadRejected, check_upload
 from servicekit.vault import PersonalDataVault
 
 DOCS_DDL = [
@@ -28,27 +29,12 @@ DOCS_DDL = [
     )""",
 ]
 
-#: What we accept, recognised by the bytes themselves, not by the name or header.
-_SIGNATURES: list[tuple[str, bytes, tuple[str, ...]]] = [
-    ("application/pdf", b"%PDF-", (".pdf",)),
-    ("image/png", b"\x89PNG\r\n\x1a\n", (".png",)),
-    ("image/jpeg", b"\xff\xd8\xff", (".jpg", ".jpeg")),
-]
-
-
 class DocumentRejected(ValueError):
     def __init__(self, field: str, reason: str, status: int = 422) -> None:
         super().__init__(reason)
         self.field = field
         self.reason = reason
         self.status = status
-
-
-def sniff(data: bytes) -> str | None:
-    for content_type, magic, _ in _SIGNATURES:
-        if data.startswith(magic):
-            return content_type
-    return None
 
 
 @dataclass(frozen=True)
@@ -71,18 +57,16 @@ class DocumentStore:
         db.execute_script(DOCS_DDL)
 
     def put(self, owner_id: UUID, filename: str, declared_type: str | None, data: bytes) -> Document:
-        if not data:
-            raise DocumentRejected("file", "is empty")
-        if len(data) > self.max_bytes:
+        if len(data) > self.max_bytes:  # before sniffing: the type does not change the limit
             raise DocumentRejected("file", f"is {len(data)} bytes; the limit is {self.max_bytes}", status=413)
-        actual = sniff(data)
-        if actual is None:
-            raise DocumentRejected("file", "is not a PDF, PNG or JPEG document", status=415)
-        suffixes = next(s for t, _, s in _SIGNATURES if t == actual)
-        if not filename.lower().endswith(suffixes):
-            raise DocumentRejected("file", f"name {filename!r} does not match its content ({actual})", status=415)
-        if declared_type and declared_type.split(";")[0].strip() not in (actual, "application/octet-stream"):
-            raise DocumentRejected("file", f"declared as {declared_type} but the content is {actual}", status=415)
+        try:
+            ftype = check_upload(data, filename, declared_type, allowed_kinds={"document", "image"},
+                                 max_bytes=self.max_bytes)
+        except UploadRejected as exc:
+            raise DocumentRejected(exc.field, exc.reason, exc.status) from exc
+        if ftype.content_type not in ("application/pdf", "image/png", "image/jpeg"):
+            raise DocumentRejected("file", "must be a PDF, PNG or JPEG document", status=415)
+        actual = ftype.content_type
         digest = hashlib.sha256(data).hexdigest()
         doc_id = uuid.uuid4()
         path = self.folder / str(owner_id) / digest

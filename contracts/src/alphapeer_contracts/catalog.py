@@ -1,0 +1,116 @@
+"""Events published by the catalog service on ``catalog.events``, keyed by listing id.
+
+A listing event carries the whole public listing as it now stands, so a consumer (the
+matching directory) needs no other read to show it."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict
+
+from alphapeer_contracts.base import IntegrationEvent
+
+Level = Literal["introductory", "intermediate", "advanced", "exam_prep"]
+Mode = Literal["online", "in_person"]
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class SubjectTaught(_Part):
+    """One subject at one level, with its place in the taxonomy."""
+
+    subject_id: str
+    name: str
+    area: str
+    level: Level
+    topics: list[str] = []
+
+
+class Rate(_Part):
+    """Price per hour: institution credits and/or money (minor units); 0 means free."""
+
+    credits_per_hour: int | None = None
+    amount_minor_per_hour: int | None = None
+    currency: str | None = None
+
+
+class Place(_Part):
+    """Where in-person sessions happen: a campus and/or a point, and how far the tutor travels."""
+
+    campus: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    travel_radius_km: float = 0
+
+
+class Media(_Part):
+    media_id: UUID
+    kind: Literal["image", "audio", "video", "document"]
+    content_type: str
+    url: str
+
+
+class TrialOffer(_Part):
+    minutes: int
+    free: bool = True
+
+
+class ListingSnapshot(_Part):
+    """The public listing."""
+
+    tutor_id: UUID
+    title: str
+    subjects: list[SubjectTaught]
+    rate: Rate
+    session_minutes: list[int]
+    modes: list[Mode]
+    place: Place | None = None
+    languages: list[str]
+    teaching_styles: list[str] = []
+    communication: list[str] = []
+    bio: str = ""
+    qualifications: str = ""
+    trial: TrialOffer | None = None
+    media: list[Media] = []
+
+
+class _CatalogEvent(IntegrationEvent):
+    service: ClassVar[str] = "catalog"
+    key_field: ClassVar[str] = "listing_id"
+
+
+class ListingPublished(_CatalogEvent):
+    """A tutor's listing became visible (first publication, or again after a pause)."""
+
+    consumers = ("matching", "booking")
+    listing_id: UUID
+    listing: ListingSnapshot
+
+
+class ListingUpdated(_CatalogEvent):
+    """A published listing changed; carries the whole listing as it now stands."""
+
+    consumers = ("matching", "booking")
+    listing_id: UUID
+    listing: ListingSnapshot
+
+
+class ListingPaused(_CatalogEvent):
+    """The tutor paused the listing; it is hidden until published again."""
+
+    consumers = ("matching", "booking")
+    listing_id: UUID
+    tutor_id: UUID
+
+
+class ListingWithdrawn(_CatalogEvent):
+    """The listing is gone for good (by the tutor, staff, or because the tutor left)."""
+
+    consumers = ("matching", "booking")
+    listing_id: UUID
+    tutor_id: UUID
+    reason_code: Literal["by_tutor", "by_staff", "tutor_erased", "tutor_role_revoked"]
