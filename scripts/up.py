@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: name → (console script, port). A new service adds one line.
 SERVICES: dict[str, tuple[str, int]] = {
     "identity": ("alphapeer-identity", 8001),
+    "catalog": ("alphapeer-catalog", 8002),
 }
 
 
@@ -55,6 +56,7 @@ def main() -> int:
         "ALPHAPEER_DATA_DIR": str(data),
         "ALPHAPEER_JWKS_URL": f"http://127.0.0.1:{port_of('identity')}/.well-known/jwks.json",
         "ALPHAPEER_IDENTITY_PUBLIC_URL": f"http://127.0.0.1:{port_of('identity')}",
+        "ALPHAPEER_CATALOG_PUBLIC_URL": f"http://127.0.0.1:{port_of('catalog')}",
         "ALPHAPEER_IDENTITY_BOOTSTRAP_ADMIN_EMAIL": os.environ.get(
             "ALPHAPEER_IDENTITY_BOOTSTRAP_ADMIN_EMAIL", "admin@alphapeer.local"),
         "ALPHAPEER_IDENTITY_BOOTSTRAP_ADMIN_PASSWORD": os.environ.get(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -45,8 +46,12 @@ def problem_response(request: Request, problem: Problem) -> JSONResponse:
                         media_type=PROBLEM_JSON, headers=headers)
 
 
+# Pydantic adds the union member it tried to a location ("place.lat.float"): not a field.
+_TYPE_TAG = re.compile(r"^(int|float|str|bool|bytes|none|json-or-python\[.*\]|function-\w+\[.*\]|[a-z-]+\[.*\])$")
+
+
 def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
-    parts = [str(p) for p in loc]
+    parts = [str(p) for p in loc if not (isinstance(p, str) and _TYPE_TAG.match(p))]
     if parts and parts[0] in {"body", "query", "path", "header", "cookie"}:
         where, rest = parts[0], parts[1:]
         if where != "body" and rest:
@@ -115,7 +120,11 @@ def create_gateway(
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{"field": _field_of(e.get("loc", ())), "reason": e.get("msg", "invalid")} for e in exc.errors()]
+        errors: list[dict[str, str]] = []
+        for e in exc.errors():
+            field = _field_of(e.get("loc", ()))
+            if all(x["field"] != field for x in errors):  # one reason per field, the first
+                errors.append({"field": field, "reason": e.get("msg", "invalid")})
         detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
         return problem_response(request, Problem(422, "Invalid request", detail, errors=errors))
 

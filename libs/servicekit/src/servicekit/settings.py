@@ -36,6 +36,8 @@ class ServiceSettings(BaseSettings):
     #: Partitions of ``<service>.events`` when the relay creates it.
     topic_partitions: int = Field(default=3, ge=1)
     relay_enabled: bool = True
+    #: Consume other services' topics (off in in-process gateway tests).
+    subscribers_enabled: bool = True
     relay_batch_size: int = Field(default=500, ge=1)
     relay_poll_interval: float = Field(default=0.2, gt=0)
     #: Fault injection for the crash tests: exit hard right after the broker acked a

@@ -1,0 +1,1 @@
+"""Alpha Peer catalog: what is taught, by whom, at what rate."""

@@ -1,0 +1,161 @@
+"""Catalog's use cases, and its reactions to identity's events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+
+from alphapeer_contracts import identity as idc
+from alphapeer_contracts.base import IntegrationEvent
+from catalog.domain.errors import NotFound, NotOwner
+from catalog.domain.listing import Listing, TutorStanding, build_snapshot
+from catalog.domain.taxonomy import Taxonomy
+from servicekit.eventstore import ServiceApplication
+from servicekit.subscriber import Delivery
+
+
+@dataclass(frozen=True)
+class ListingView:
+    listing_id: UUID
+    tutor_id: UUID
+    status: str
+    listing: dict[str, Any]
+    created_at: Any
+    modified_at: Any
+
+
+class CatalogApplication(ServiceApplication):
+    name = "catalog"
+
+    # -- taxonomy --------------------------------------------------------------------
+
+    def ensure_taxonomy(self) -> None:
+        try:
+            self.repository.get(Taxonomy.create_id())
+        except AggregateNotFoundError:
+            self.save(Taxonomy.seeded())
+
+    def taxonomy(self) -> Taxonomy:
+        tax: Any = self.repository.get(Taxonomy.create_id())
+        return tax  # type: ignore[no-any-return]
+
+    def add_subject(self, area: str, name: str, topics: list[str]) -> str:
+        tax = self.taxonomy()
+        subject_id = tax.add_subject(area, name, topics)
+        self.save(tax)
+        return subject_id
+
+    def retire_subject(self, subject_id: str) -> None:
+        tax = self.taxonomy()
+        tax.retire_subject(subject_id)
+        self.save(tax)
+
+    # -- listings --------------------------------------------------------------------
+
+    def _listing(self, listing_id: UUID) -> Listing:
+        try:
+            found: Any = self.repository.get(listing_id)
+        except AggregateNotFoundError:
+            raise NotFound("no such listing") from None
+        if not isinstance(found, Listing):
+            raise NotFound("no such listing")
+        return found
+
+    def _owned(self, listing_id: UUID, actor: UUID, staff: bool = False) -> Listing:
+        listing = self._listing(listing_id)
+        if listing.tutor_id != actor and not staff:
+            raise NotOwner("this listing belongs to another tutor")
+        return listing
+
+    def _standing(self, tutor_id: UUID) -> TutorStanding | None:
+        try:
+            found: Any = self.repository.get(TutorStanding.create_id(tutor_id))
+        except AggregateNotFoundError:
+            return None
+        return found  # type: ignore[no-any-return]
+
+    def create_listing(self, tutor_id: UUID, raw: dict[str, Any]) -> UUID:
+        snapshot = build_snapshot(raw, tutor_id, self.taxonomy())
+        listing = Listing(tutor_id=tutor_id, snapshot=snapshot)
+        standing = self._standing(tutor_id) or TutorStanding(tutor_id=tutor_id)
+        standing.add_listing(listing.id)
+        self.save(listing, standing)
+        return listing.id
+
+    def edit_listing(self, listing_id: UUID, actor: UUID, raw: dict[str, Any]) -> None:
+        listing = self._owned(listing_id, actor)
+        merged = {**listing.snapshot, **raw}
+        listing.edit(build_snapshot(merged, listing.tutor_id, self.taxonomy()))
+        self.save(listing)
+
+    def publish_listing(self, listing_id: UUID, actor: UUID) -> None:
+        listing = self._owned(listing_id, actor)
+        listing.publish(self._standing(listing.tutor_id))
+        self.save(listing)
+
+    def pause_listing(self, listing_id: UUID, actor: UUID) -> None:
+        listing = self._owned(listing_id, actor)
+        listing.pause()
+        self.save(listing)
+
+    def withdraw_listing(self, listing_id: UUID, actor: UUID, staff: bool) -> None:
+        listing = self._owned(listing_id, actor, staff=staff)
+        listing.withdraw("by_tutor" if listing.tutor_id == actor else "by_staff")
+        self.save(listing)
+
+    def add_media(self, listing_id: UUID, actor: UUID, media: dict[str, Any]) -> None:
+        listing = self._owned(listing_id, actor)
+        listing.add_media(media)
+        self.save(listing)
+
+    def get_listing(self, listing_id: UUID) -> ListingView:
+        listing = self._listing(listing_id)
+        return ListingView(listing.id, listing.tutor_id, listing.status, listing.snapshot, listing.created_on,
+                           listing.modified_on)
+
+    def listings_of(self, tutor_id: UUID) -> list[ListingView]:
+        standing = self._standing(tutor_id)
+        return [self.get_listing(i) for i in (standing.listing_ids if standing else [])]
+
+    def standing_of(self, tutor_id: UUID) -> dict[str, Any]:
+        s = self._standing(tutor_id)
+        if s is None:
+            return {"approved": False, "suspended": False, "erased": False, "may_publish": False}
+        return {"approved": s.approved, "suspended": s.suspended, "erased": s.erased, "may_publish": s.may_publish}
+
+    # -- reactions to identity -----------------------------------------------------------
+
+    def react_to_identity(self, event: IntegrationEvent, delivery: Delivery) -> list[Any]:
+        """Decide what an identity event changes here; the kit saves it with its tracking."""
+        user_id = getattr(event, "user_id", None)
+        if user_id is None:
+            return []
+        standing = self._standing(user_id) or TutorStanding(tutor_id=user_id)
+        approved, suspended, erased = standing.approved, standing.suspended, standing.erased
+        withdraw_reason = None
+        if isinstance(event, idc.TutorApproved) or (isinstance(event, idc.RoleGranted) and event.role == "tutor"):
+            approved = True
+        elif isinstance(event, idc.RoleRevoked) and event.role == "tutor":
+            approved, withdraw_reason = False, "tutor_role_revoked"
+        elif isinstance(event, idc.UserSuspended):
+            suspended = True
+        elif isinstance(event, idc.UserReinstated):
+            suspended = False
+        elif isinstance(event, idc.UserErased):
+            erased, withdraw_reason = True, "tutor_erased"
+        else:
+            return []
+        changed: list[Any] = []
+        if (approved, suspended, erased) != (standing.approved, standing.suspended, standing.erased):
+            standing.change(approved, suspended, erased)
+            changed.append(standing)
+        if withdraw_reason:
+            for listing_id in standing.listing_ids:
+                listing = self._listing(listing_id)
+                if listing.status != "withdrawn":
+                    listing.withdraw(withdraw_reason)
+                    changed.append(listing)
+        return changed

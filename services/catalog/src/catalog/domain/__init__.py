@@ -1,0 +1,1 @@
+"""Catalog's domain: the taxonomy, listings and each tutor's standing."""

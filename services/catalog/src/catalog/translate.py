@@ -1,0 +1,27 @@
+"""Catalog's domain events → public contracts (``catalog.events``). Drafts and edits of
+a hidden listing are internal; so is the taxonomy and each tutor's standing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alphapeer_contracts import catalog as c
+from alphapeer_contracts.base import IntegrationEvent
+from catalog.domain.listing import Listing
+
+_L: Any = Listing  # event classes are made by the @event decorator, unseen by type checkers
+
+
+def to_contract(e: Any) -> IntegrationEvent | None:
+    if isinstance(e, _L.Published):
+        return c.ListingPublished(listing_id=e.originator_id, listing=c.ListingSnapshot.model_validate(e.snapshot),
+                                  occurred_at=e.timestamp)
+    if isinstance(e, _L.Edited) and e.visible:
+        return c.ListingUpdated(listing_id=e.originator_id, listing=c.ListingSnapshot.model_validate(e.snapshot),
+                                occurred_at=e.timestamp)
+    if isinstance(e, _L.Paused):
+        return c.ListingPaused(listing_id=e.originator_id, tutor_id=e.tutor_id, occurred_at=e.timestamp)
+    if isinstance(e, _L.Withdrawn):
+        return c.ListingWithdrawn(listing_id=e.originator_id, tutor_id=e.tutor_id, reason_code=e.reason_code,
+                                  occurred_at=e.timestamp)
+    return None

@@ -1,0 +1,237 @@
+"""Catalog's gateway in-process on a real PostgreSQL, with tokens signed by a test key and
+identity's events fed to its reaction as the subscriber would."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import jwt
+import pytest
+from catalog.main import build
+from catalog.settings import CatalogSettings
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi.testclient import TestClient
+
+from alphapeer_contracts import identity as idc
+from servicekit import envelope
+from servicekit.subscriber import AggregateReaction, Delivery
+
+KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+MP3 = b"ID3\x03\x00\x00\x00" + b"\x00" * 64
+
+
+class TestKeys:
+    def key_for(self, kid: str) -> Any:
+        return KEY.public_key() if kid == "test" else None
+
+
+def token(user: UUID, *roles: str) -> dict[str, str]:
+    now = int(time.time())
+    t = jwt.encode({"sub": str(user), "roles": list(roles), "iat": now, "exp": now + 600,
+                    "iss": "alphapeer-identity", "aud": "alphapeer"}, KEY, algorithm="RS256", headers={"kid": "test"})
+    return {"Authorization": f"Bearer {t}"}
+
+
+class Harness:
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self.app = client.app.state.catalog  # type: ignore[attr-defined]
+        self.reaction = AggregateReaction(self.app, self.app.react_to_identity)
+        self.position = 0
+
+    def identity_event(self, event: Any) -> bool:
+        self.position += 1
+        env = envelope.Envelope(id=str(uuid.uuid4()), type=event.ce_type(), source="/alphapeer/identity",
+                                subject=event.key(), time=event.occurred_at, sequence=self.position)
+        return self.reaction(event, Delivery("identity.events", self.position, env))
+
+    def approve(self, user: UUID) -> None:
+        self.identity_event(idc.TutorApproved(application_id=uuid.uuid4(), user_id=user, subjects=["Physics"],
+                                              levels=["advanced"], approved_by=uuid.uuid4(), occurred_at=now()))
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@pytest.fixture
+def h(postgres_url: str, pg_schema: str, tmp_path: Path) -> Iterator[Harness]:
+    settings = CatalogSettings(database_url=postgres_url, database_schema=pg_schema, data_dir=tmp_path,
+                               relay_enabled=False, subscribers_enabled=False,
+                               kafka_bootstrap_servers="127.0.0.1:1")
+    with TestClient(build(settings, keys=TestKeys())) as client:
+        yield Harness(client)
+
+
+LISTING = {
+    "title": "Mechanics without tears",
+    "subjects": [{"subject_id": "sciences.physics", "level": "advanced", "topics": ["Mechanics"]}],
+    "rate": {"credits_per_hour": 12, "amount_minor_per_hour": 2500, "currency": "GBP"},
+    "session_minutes": [60, 30],
+    "modes": ["online", "in_person"],
+    "place": {"campus": "Main campus", "lat": 51.5246, "lon": -0.1340, "travel_radius_km": 2},
+    "languages": ["en", "es"],
+    "teaching_styles": ["socratic", "visual"],
+    "communication": ["video", "text_chat"],
+    "bio": "Final-year physics student; I draw everything.",
+    "trial": {"minutes": 15, "free": True},
+}
+
+
+def test_taxonomy_is_seeded_and_staff_can_extend_it(h: Harness) -> None:
+    tree = h.client.get("/v1/subjects").json()
+    areas = {a["area"]: a for a in tree["areas"]}
+    assert "Mathematics" in areas and "exam_prep" in tree["levels"]
+    algebra = next(s for s in areas["Mathematics"]["subjects"] if s["name"] == "Algebra I")
+    assert "Quadratics" in algebra["topics"]
+    staff = token(uuid.uuid4(), "staff")
+    r = h.client.post("/v1/subjects", json={"area": "Mathematics", "name": "Number Theory", "topics": ["Primes"]},
+                      headers=staff)
+    assert r.status_code == 201 and r.json()["subject_id"] == "mathematics.number-theory"
+    assert h.client.post("/v1/subjects", json={"area": "Mathematics", "name": "Number Theory"},
+                         headers=staff).status_code == 409
+    assert h.client.post("/v1/subjects", json={"area": "X", "name": "Y"},
+                         headers=token(uuid.uuid4(), "tutor")).status_code == 403
+
+
+def test_an_approved_tutor_drafts_and_publishes_and_the_public_event_carries_the_listing(h: Harness) -> None:
+    tutor = uuid.uuid4()
+    auth = token(tutor, "student", "tutor")
+    r = h.client.post("/v1/listings", json=LISTING, headers=auth)
+    assert r.status_code == 201, r.text
+    listing = r.json()
+    assert listing["status"] == "draft" and listing["session_minutes"] == [30, 60]
+    assert listing["subjects"][0]["name"] == "Physics" and listing["subjects"][0]["area"] == "Sciences"
+    lid = listing["listing_id"]
+    # Not approved in identity yet: refused, whatever the token says.
+    refused = h.client.post(f"/v1/listings/{lid}/publish", headers=auth)
+    assert refused.status_code == 403 and refused.json()["title"] == "Not eligible to publish"
+    h.approve(tutor)
+    published = h.client.post(f"/v1/listings/{lid}/publish", headers=auth)
+    assert published.status_code == 200 and published.json()["status"] == "published"
+
+    from catalog.translate import to_contract
+
+    events = [to_contract(h.app.mapper.to_domain_event(n))
+              for n in h.app.recorder.select_notifications(start=1, limit=1000)]
+    public = [e for e in events if e is not None]
+    assert [type(e).__name__ for e in public] == ["ListingPublished"]
+    snap = public[0].listing  # type: ignore[attr-defined]
+    assert snap.rate.credits_per_hour == 12 and snap.place.lat == 51.5246 and snap.subjects[0].level == "advanced"
+
+
+def test_suspension_blocks_publishing_and_erasure_withdraws_listings(h: Harness) -> None:
+    tutor = uuid.uuid4()
+    auth = token(tutor, "tutor")
+    h.approve(tutor)
+    lid = h.client.post("/v1/listings", json=LISTING, headers=auth).json()["listing_id"]
+    h.identity_event(idc.UserSuspended(user_id=tutor, suspended_by=uuid.uuid4(), reason_code="conduct",
+                                       occurred_at=now()))
+    r = h.client.post(f"/v1/listings/{lid}/publish", headers=auth)
+    assert r.status_code == 403 and "suspended" in r.json()["detail"]
+    h.identity_event(idc.UserReinstated(user_id=tutor, reinstated_by=uuid.uuid4(), occurred_at=now()))
+    assert h.client.post(f"/v1/listings/{lid}/publish", headers=auth).status_code == 200
+    h.identity_event(idc.UserErased(user_id=tutor, occurred_at=now()))
+    staff = token(uuid.uuid4(), "staff")
+    assert h.client.get(f"/v1/listings/{lid}", headers=staff).json()["status"] == "withdrawn"
+    assert h.client.get(f"/v1/tutors/{tutor}/standing", headers=staff).json()["may_publish"] is False
+
+
+def test_a_redelivered_identity_event_changes_nothing(h: Harness) -> None:
+    tutor = uuid.uuid4()
+    event = idc.TutorApproved(application_id=uuid.uuid4(), user_id=tutor, subjects=[], levels=[],
+                              approved_by=uuid.uuid4(), occurred_at=now())
+    env = envelope.Envelope(id="x", type=event.ce_type(), source="s", subject=str(tutor), time=now(), sequence=77)
+    before = h.app.recorder.max_notification_id()
+    assert h.reaction(event, Delivery("identity.events", 77, env)) is True
+    after_first = h.app.recorder.max_notification_id()
+    assert h.reaction(event, Delivery("identity.events", 77, env)) is False
+    assert h.app.recorder.max_notification_id() == after_first != before
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"subjects": [{"subject_id": "mathematics.alchemy", "level": "advanced"}]}, "subjects.0.subject_id"),
+    ({"subjects": [{"subject_id": "sciences.physics", "level": "guru"}]}, "subjects.0.level"),
+    ({"subjects": [{"subject_id": "sciences.physics", "level": "advanced", "topics": ["Cooking"]}]},
+     "subjects.0.topics.0"),
+    ({"rate": {"credits_per_hour": -5}}, "rate.credits_per_hour"),
+    ({"rate": {"amount_minor_per_hour": 1000}}, "rate.currency"),
+    ({"rate": {"credits_per_hour": 12.5}}, "rate.credits_per_hour"),
+    ({"place": {"lat": 123.0, "lon": 0}}, "place.lat"),
+    ({"place": {"lat": 51.5}}, "place"),
+    ({"place": {"lat": "north", "lon": 0}}, "place.lat"),
+    ({"modes": ["in_person"], "place": None}, "place"),
+    ({"session_minutes": [50]}, "session_minutes.0"),
+    ({"languages": ["English!"]}, "languages.0"),
+    ({"teaching_styles": ["shouting"]}, "teaching_styles.0"),
+    ({"title": "x"}, "title"),
+])
+def test_bad_listings_are_refused_with_the_field_and_store_nothing(h: Harness, change: dict, field: str) -> None:
+    tutor = uuid.uuid4()
+    before = h.app.recorder.max_notification_id()
+    r = h.client.post("/v1/listings", json={**LISTING, **change}, headers=token(tutor, "tutor"))
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert field in {e["field"] for e in r.json()["errors"]}, r.json()
+    assert h.app.recorder.max_notification_id() == before
+
+
+def test_free_volunteer_listing_is_allowed(h: Harness) -> None:
+    r = h.client.post("/v1/listings", json={**LISTING, "rate": {"credits_per_hour": 0}},
+                      headers=token(uuid.uuid4(), "tutor"))
+    assert r.status_code == 201 and r.json()["rate"]["credits_per_hour"] == 0
+
+
+def test_media_is_sniffed_and_limited_and_served_once_published(h: Harness) -> None:
+    tutor = uuid.uuid4()
+    auth = token(tutor, "tutor")
+    h.approve(tutor)
+    lid = h.client.post("/v1/listings", json=LISTING, headers=auth).json()["listing_id"]
+    disguised = h.client.post(f"/v1/listings/{lid}/media", headers=auth,
+                              files={"file": ("photo.png", b"<?php system($_GET[1]); ?>", "image/png")})
+    assert disguised.status_code == 415 and disguised.json()["errors"][0]["field"] == "file"
+    renamed = h.client.post(f"/v1/listings/{lid}/media", headers=auth, files={"file": ("song.png", MP3, "image/png")})
+    assert renamed.status_code == 415
+    big = h.client.post(f"/v1/listings/{lid}/media", headers=auth,
+                        files={"file": ("big.png", PNG + b"0" * (5 * 1024 * 1024), "image/png")})
+    assert big.status_code == 413
+    ok = h.client.post(f"/v1/listings/{lid}/media", headers=auth, files={"file": ("me.png", PNG, "image/png")})
+    assert ok.status_code == 201 and ok.json()["kind"] == "image"
+    path = ok.json()["url"].split("8002", 1)[1]
+    assert h.client.get(path).status_code == 404  # not published yet
+    h.client.post(f"/v1/listings/{lid}/publish", headers=auth)
+    served = h.client.get(path)
+    assert served.status_code == 200 and served.content == PNG
+    assert served.headers["content-type"] == "image/png" and served.headers["x-content-type-options"] == "nosniff"
+
+
+def test_only_the_owner_changes_a_listing_and_drafts_stay_private(h: Harness) -> None:
+    owner, other = uuid.uuid4(), uuid.uuid4()
+    lid = h.client.post("/v1/listings", json=LISTING, headers=token(owner, "tutor")).json()["listing_id"]
+    assert h.client.patch(f"/v1/listings/{lid}", json={"title": "Mine now"},
+                          headers=token(other, "tutor")).status_code == 403
+    assert h.client.get(f"/v1/listings/{lid}", headers=token(other, "student")).status_code == 404
+    assert h.client.post("/v1/listings", json=LISTING, headers=token(other, "student")).status_code == 403
+    assert h.client.post(f"/v1/listings/{lid}/withdraw", headers=token(other, "student")).status_code == 403
+    staff_withdraw = h.client.post(f"/v1/listings/{lid}/withdraw", headers=token(uuid.uuid4(), "staff"))
+    assert staff_withdraw.status_code == 200 and staff_withdraw.json()["status"] == "withdrawn"
+
+
+def test_every_non_public_route_refuses_an_anonymous_caller(h: Harness) -> None:
+    public = {("GET", "/v1/subjects"), ("GET", "/v1/media/{listing_id}/{media_id}"), ("GET", "/healthz"),
+              ("GET", "/readyz")}
+    paths = h.client.get("/openapi.json").json()["paths"]
+    for path, ops in paths.items():
+        for method in ops:
+            if (method.upper(), path) in public:
+                continue
+            url = (path.replace("{listing_id}", str(uuid.uuid4())).replace("{tutor_id}", str(uuid.uuid4()))
+                   .replace("{subject_id}", "x"))
+            assert h.client.request(method.upper(), url).status_code == 401, (method, path)
