@@ -135,3 +135,4 @@ async def effect_counter(postgres_url: str, kafka: Broker) -> AsyncIterator[Effe
     await broker.start()
     yield counter
     await broker.stop()
+    counter.db.close()

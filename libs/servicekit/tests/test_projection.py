@@ -12,6 +12,7 @@ from servicekit.database import Cursor, Database
 from servicekit.eventstore import ServiceApplication
 from servicekit.projection import LocalProjection
 from servicekit.settings import ServiceSettings
+from servicekit.testing import close_later
 
 
 class Note(Aggregate):
@@ -27,12 +28,15 @@ class Notes(ServiceApplication):
 @pytest.fixture(params=["sqlite", "postgres"])
 def db(request: pytest.FixtureRequest, tmp_path: Path, pg_schema: str) -> Database:
     url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
-    return Database(ServiceSettings(service_name="notes", data_dir=tmp_path, database_url=url,
-                                    database_schema=pg_schema))
+    db = Database(ServiceSettings(service_name="notes", data_dir=tmp_path, database_url=url,
+                                  database_schema=pg_schema))
+    close_later(db)
+    return db
 
 
 def test_rows_and_position_commit_together_and_nothing_is_applied_twice(db: Database) -> None:
     app = Notes(env=db.eventsourcing_env())
+    close_later(app)
     fail_on: set[str] = set()
 
     def apply(cur: Cursor, ev: Any) -> None:

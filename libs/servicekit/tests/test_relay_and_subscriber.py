@@ -21,7 +21,7 @@ from servicekit.eventstore import ServiceApplication
 from servicekit.relay import OutboxRelay
 from servicekit.settings import ServiceSettings
 from servicekit.subscriber import Delivery, IdempotentSubscriber, ProjectionReaction, make_broker
-from servicekit.testing import Broker, consume_all
+from servicekit.testing import Broker, close_later, consume_all
 
 pytestmark = pytest.mark.integration
 
@@ -53,7 +53,9 @@ def make(
                                kafka_bootstrap_servers=kafka.bootstrap, relay_poll_interval=0.05,
                                kafka_session_timeout_ms=3000, kafka_heartbeat_interval_ms=500, **kw)
     db = Database(settings)
-    return settings, db, Probe(env=db.eventsourcing_env())
+    app = Probe(env=db.eventsourcing_env())
+    close_later(app, db)
+    return settings, db, app
 
 
 def write(app: Probe, accounts: int, pings: int) -> list[UUID]:

@@ -92,6 +92,7 @@ def create_gateway(
     verifier: TokenVerifier | None,
     readiness: dict[str, ReadinessCheck] | None = None,
     lifespan: Lifespan | None = None,
+    on_shutdown: list[Callable[[], None]] | None = None,
     version: str = "1.0.0",
 ) -> FastAPI:
     checks = dict(readiness or {})
@@ -103,11 +104,19 @@ def create_gateway(
 
     @asynccontextmanager
     async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if lifespan is None:
-            yield
-        else:
-            async with lifespan(app):
+        try:
+            if lifespan is None:
                 yield
+            else:
+                async with lifespan(app):
+                    yield
+        finally:
+            # Connection pools are returned to the database, not left to the garbage collector.
+            for close in [*(on_shutdown or []), db.close]:
+                try:
+                    close()
+                except Exception:
+                    log.warning("error while closing", exc_info=True)
 
     app = FastAPI(title=title, description=description, version=version, lifespan=_lifespan)
     app.state.settings = settings

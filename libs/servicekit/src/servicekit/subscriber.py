@@ -222,5 +222,25 @@ class IdempotentSubscriber:
         )
 
 
+GENERATION_DDL = [
+    "CREATE TABLE IF NOT EXISTS subscriber_generation (id INTEGER PRIMARY KEY, generation TEXT NOT NULL)",
+]
+
+
+def consumer_generation(db: Database) -> str:
+    """A name for this database's life, part of the consumer group id. A database rebuilt
+    from nothing gets a new generation, hence a new group that starts from the earliest
+    offset: the whole history is replayed into it, instead of resuming from offsets that
+    belonged to the data that was dropped."""
+    import uuid
+
+    db.execute_script(GENERATION_DDL)
+    with db.transaction() as cur:
+        cur.execute("INSERT INTO subscriber_generation (id, generation) VALUES (1, ?) ON CONFLICT DO NOTHING",
+                    (uuid.uuid4().hex[:12],))
+        cur.execute("SELECT generation FROM subscriber_generation WHERE id = 1")
+        return str(cur.fetchone()[0])
+
+
 def make_broker(settings: ServiceSettings) -> KafkaBroker:
     return KafkaBroker(settings.kafka_bootstrap_servers, logger=logging.getLogger("faststream"))

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -28,6 +29,22 @@ from servicekit import devstack
 from servicekit.devstack import consume_all  # noqa: F401 - re-exported for tests
 
 DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+_to_close: list[Any] = []
+
+
+def close_later(*resources: Any) -> None:
+    """Databases and applications a test made: closed after the test, so a long suite does
+    not run the server out of connections."""
+    _to_close.extend(resources)
+
+
+@pytest.fixture(autouse=True)
+def _close_resources() -> Iterator[None]:
+    yield
+    while _to_close:
+        with contextlib.suppress(Exception):
+            _to_close.pop().close()
 
 
 def _admin_conn(url: str) -> Any:

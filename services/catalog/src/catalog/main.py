@@ -15,7 +15,7 @@ from servicekit.auth import JwksKeySource, KeySource, TokenVerifier
 from servicekit.database import Database
 from servicekit.gateway import create_gateway
 from servicekit.relay import OutboxRelay
-from servicekit.subscriber import AggregateReaction, IdempotentSubscriber, make_broker
+from servicekit.subscriber import AggregateReaction, IdempotentSubscriber, consumer_generation, make_broker
 
 DESCRIPTION = """The subject taxonomy and tutor listings (subjects and levels, rates, modes, place,
 languages, styles, media). Publishes `catalog.events`; reacts to `identity.events`."""
@@ -29,7 +29,7 @@ def build(settings: CatalogSettings | None = None, keys: KeySource | None = None
     relay = OutboxRelay(app, db, settings, to_contract) if settings.relay_enabled else None
     broker = make_broker(settings)
     IdempotentSubscriber(broker, settings, topics=["identity.events"],
-                         reaction=AggregateReaction(app, app.react_to_identity))
+                         reaction=AggregateReaction(app, app.react_to_identity), group_suffix=consumer_generation(db))
 
     async def broker_ready() -> None:
         if relay is not None and relay.status.active and not relay.status.connected:
@@ -40,6 +40,7 @@ def build(settings: CatalogSettings | None = None, keys: KeySource | None = None
         settings, db, title="Alpha Peer catalog", description=DESCRIPTION,
         verifier=TokenVerifier(keys or JwksKeySource(settings.jwks_url), settings.jwt_issuer, settings.jwt_audience),
         readiness={"broker": broker_ready},
+        on_shutdown=[app.close],
         lifespan=runtime.background_lifespan(relay, broker=broker if settings.subscribers_enabled else None),
     )
     gateway.state.catalog = app

@@ -57,6 +57,7 @@ def build(settings: IdentitySettings | None = None) -> FastAPI:
         settings, db, title="Alpha Peer identity", description=DESCRIPTION,
         verifier=TokenVerifier(keys, settings.jwt_issuer, settings.jwt_audience),
         readiness={"broker": broker_ready},
+        on_shutdown=[app.close],
         lifespan=runtime.background_lifespan(relay, queue),
     )
     gateway.state.identity = svc

@@ -1,0 +1,313 @@
+"""The searchable directory, in memory: every visible listing of a tutor in good standing,
+with inverted indexes for subjects, levels, languages, styles and words, and numpy columns
+for price and place. Built from the read model's tables and kept fresh from its change log,
+so every replica answers from memory and any replica may apply the events."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import re
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from matching import views
+from servicekit.database import Database
+
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = frozenset((
+    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "i", "in", "is",
+    "it", "its", "my", "of", "on", "or", "so", "that", "the", "to", "we", "with", "you", "your",
+    "me", "our", "can", "will",
+))
+EARTH_KM = 6371.0088
+SORTS = ("relevance", "price", "distance", "newest")
+
+
+def words(text: str) -> list[str]:
+    out = []
+    for w in _WORD.findall(text.lower()):
+        if w in _STOP:
+            continue
+        if len(w) > 4 and w.endswith("s") and not w.endswith("ss"):
+            w = w[:-1]  # plural → singular, enough for "quadratics" to find "quadratic"
+        out.append(w)
+    return out
+
+
+@dataclass
+class Entry:
+    listing_id: str
+    tutor_id: str
+    doc: dict[str, Any]
+    display_name: str
+    headline: str | None
+    verified: bool
+    published_at: str
+    terms: dict[str, int] = field(default_factory=dict)
+    length: int = 0
+
+
+@dataclass(frozen=True)
+class Query:
+    subject: str | None = None
+    level: str | None = None
+    q: str | None = None
+    min_credits: int | None = None
+    max_credits: int | None = None
+    mode: str | None = None
+    near: tuple[float, float] | None = None
+    within_km: float | None = None
+    language: str | None = None
+    style: str | None = None
+    communication: str | None = None
+    verified_only: bool = False
+    sort: str = "relevance"
+    limit: int = 20
+    cursor: str | None = None
+
+
+class CursorError(ValueError):
+    pass
+
+
+class Directory:
+    def __init__(self, db: Database, refresh_interval: float = 0.25, weights: dict[str, float] | None = None) -> None:
+        self.db = db
+        self.refresh_interval = refresh_interval
+        self.weights = {"text": 1.0, "price": 0.2, "distance": 0.3, **(weights or {})}
+        self._lock = threading.RLock()
+        self._entries: dict[str, Entry] = {}
+        self._last_change = 0
+        self._refreshed_at = 0.0
+        self._dirty = True
+        self._columns: dict[str, Any] = {}
+
+    # -- keeping up ----------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Everything, from the tables (at start, and after a rebuild)."""
+        with self._lock:
+            last, _, _ = views.changes_since(self.db, 0)
+            self._entries = {}
+            for row in views.load_listings(self.db):
+                self._put(row)
+            self._last_change = last
+            self._dirty = True
+            self._refreshed_at = time.monotonic()
+
+    def refresh(self, force: bool = False) -> None:
+        if not force and time.monotonic() - self._refreshed_at < self.refresh_interval:
+            return
+        with self._lock:
+            last, listing_ids, tutor_ids = views.changes_since(self.db, self._last_change)
+            if last != self._last_change:
+                keys = sorted(listing_ids | set(views.listings_of_tutors(self.db, tutor_ids)))
+                found = {r["listing_id"]: r for r in views.load_listings(self.db, keys)}
+                for key in keys:
+                    self._entries.pop(key, None)
+                    if key in found:
+                        self._put(found[key])
+                self._last_change = last
+                self._dirty = True
+            self._refreshed_at = time.monotonic()
+
+    def _put(self, row: dict[str, Any]) -> None:
+        visible = row["visible"] and row["tutor_known"] and row["approved"] and not row["suspended"] \
+            and not row["erased"]
+        if not visible:
+            return
+        doc = row["listing"]
+        text = " ".join([doc.get("title", ""), doc.get("bio", ""), doc.get("qualifications", ""),
+                         row.get("headline") or "",
+                         *[f"{s['name']} {s['area']} {' '.join(s.get('topics', []))}" for s in doc["subjects"]]])
+        terms: dict[str, int] = defaultdict(int)
+        tokens = words(text)
+        for w in tokens:
+            terms[w] += 1
+        self._entries[row["listing_id"]] = Entry(
+            listing_id=row["listing_id"], tutor_id=row["tutor_id"], doc=doc,
+            display_name=row.get("display_name") or "", headline=row.get("headline"),
+            verified=row["background_check"] == "clear", published_at=row["published_at"],
+            terms=dict(terms), length=len(tokens))
+
+    def _build(self) -> dict[str, Any]:
+        """Columns and inverted indexes, rebuilt when something changed (at most once per
+        refresh interval, so a stream of writes does not rebuild per query)."""
+        if not self._dirty:
+            return self._columns
+        entries = list(self._entries.values())
+        n = len(entries)
+        credits = np.full(n, np.nan)
+        lat = np.full(n, np.nan)
+        lon = np.full(n, np.nan)
+        radius = np.zeros(n)
+        postings: dict[str, list[int]] = defaultdict(list)
+        text: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for i, e in enumerate(entries):
+            d = e.doc
+            if d["rate"].get("credits_per_hour") is not None:
+                credits[i] = d["rate"]["credits_per_hour"]
+            place = d.get("place") or {}
+            if place.get("lat") is not None:
+                lat[i], lon[i] = place["lat"], place["lon"]
+                radius[i] = place.get("travel_radius_km") or 0
+            keys = {f"mode:{m}" for m in d["modes"]} | {f"lang:{x.split('-')[0]}" for x in d["languages"]}
+            keys |= {f"style:{x}" for x in d.get("teaching_styles", [])}
+            keys |= {f"comm:{x}" for x in d.get("communication", [])}
+            for s in d["subjects"]:
+                sid = s["subject_id"]
+                keys |= {f"subject:{sid}", f"level:{sid}:{s['level']}", f"anylevel:{s['level']}"}
+            if e.verified:
+                keys.add("verified")
+            for k in keys:
+                postings[k].append(i)
+            for w, tf in e.terms.items():
+                text[w].append((i, tf))
+        self._columns = {
+            "entries": entries, "credits": credits, "lat": np.radians(lat), "lon": np.radians(lon), "radius": radius,
+            "postings": {k: np.array(v, dtype=np.int64) for k, v in postings.items()},
+            "text": {w: (np.array([i for i, _ in v], dtype=np.int64), np.array([tf for _, tf in v], dtype=float))
+                     for w, v in text.items()},
+            "lengths": np.array([e.length for e in entries], dtype=float),
+            "published": np.array([e.published_at for e in entries]),
+        }
+        self._dirty = False
+        return self._columns
+
+    # -- searching -----------------------------------------------------------------------
+
+    def search(self, query: Query) -> dict[str, Any]:
+        self.refresh()
+        with self._lock:
+            cols = self._build()
+        entries: list[Entry] = cols["entries"]
+        n = len(entries)
+        mask = np.ones(n, dtype=bool)
+
+        def require(key: str) -> None:
+            nonlocal mask
+            hit = np.zeros(n, dtype=bool)
+            ids = cols["postings"].get(key)
+            if ids is not None:
+                hit[ids] = True
+            mask &= hit
+
+        if query.subject and query.level:
+            require(f"level:{query.subject}:{query.level}")
+        elif query.subject:
+            require(f"subject:{query.subject}")
+        elif query.level:
+            require(f"anylevel:{query.level}")
+        for facet, value in (("mode", query.mode), ("lang", query.language), ("style", query.style),
+                             ("comm", query.communication)):
+            if value:
+                require(f"{facet}:{value.split('-')[0] if facet == 'lang' else value}")
+        if query.verified_only:
+            require("verified")
+        credits = cols["credits"]
+        if query.min_credits is not None:
+            mask &= np.nan_to_num(credits, nan=-1) >= query.min_credits
+        if query.max_credits is not None:
+            mask &= np.nan_to_num(credits, nan=math.inf) <= query.max_credits
+
+        distance = None
+        if query.near is not None:
+            lat0, lon0 = math.radians(query.near[0]), math.radians(query.near[1])
+            dlat, dlon = cols["lat"] - lat0, cols["lon"] - lon0
+            h = np.sin(dlat / 2) ** 2 + math.cos(lat0) * np.cos(cols["lat"]) * np.sin(dlon / 2) ** 2
+            distance = 2 * EARTH_KM * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
+            if query.within_km is not None:
+                # The tutor's travel radius counts: they come to you that far.
+                mask &= np.nan_to_num(distance, nan=math.inf) <= query.within_km + cols["radius"]
+
+        relevance = np.zeros(n)
+        if query.q:
+            terms = words(query.q)
+            lengths = cols["lengths"]
+            avg = float(lengths.mean()) if n else 1.0
+            matched = np.zeros(n, dtype=bool)
+            for w in terms:
+                posting = cols["text"].get(w)
+                if posting is None:
+                    continue
+                ids, tf = posting
+                idf = math.log(1 + (n - len(ids) + 0.5) / (len(ids) + 0.5))
+                k1, b = 1.2, 0.75
+                relevance[ids] += idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * lengths[ids] / max(avg, 1)))
+                matched[ids] = True
+            mask &= matched
+
+        idx = np.flatnonzero(mask)
+        sort = query.sort if query.sort in SORTS else "relevance"
+        if sort == "distance" and distance is None:
+            raise CursorError("sort=distance needs near=lat,lon")
+        if sort == "relevance":
+            score = self.weights["text"] * relevance[idx]
+            if distance is not None:
+                score -= self.weights["distance"] * np.log1p(np.nan_to_num(distance[idx], nan=1000.0))
+            if query.max_credits:
+                score -= self.weights["price"] * np.nan_to_num(credits[idx], nan=0) / max(query.max_credits, 1)
+            key = -score
+        elif sort == "price":
+            key = np.nan_to_num(credits[idx], nan=math.inf)
+        elif sort == "distance":
+            key = np.nan_to_num(distance[idx], nan=math.inf)  # type: ignore[index]
+        else:  # newest
+            key = -np.array([time.mktime(time.strptime(p[:19], "%Y-%m-%dT%H:%M:%S")) for p in cols["published"][idx]]) \
+                if len(idx) else np.zeros(0)
+        ids = np.array([entries[i].listing_id for i in idx])
+        order = np.lexsort((ids, key)) if len(idx) else np.zeros(0, dtype=np.int64)
+        if query.cursor:
+            after_key, after_id = _decode(query.cursor, sort)
+            keep = [(k > after_key) or (k == after_key and lid > after_id)
+                    for k, lid in zip(key[order], ids[order], strict=True)]
+            order = order[np.array(keep, dtype=bool)] if len(order) else order
+        page = order[: query.limit]
+        items = []
+        for j in page:
+            e = entries[idx[j]]
+            item = {"listing_id": e.listing_id, "tutor_id": e.tutor_id, "display_name": e.display_name,
+                    "headline": e.headline, "verified": e.verified, **_public(e.doc)}
+            if query.q:
+                item["relevance"] = round(float(relevance[idx[j]]), 4)
+            if distance is not None and not math.isnan(distance[idx[j]]):
+                item["distance_km"] = round(float(distance[idx[j]]), 2)
+            items.append(item)
+        next_cursor = None
+        if len(order) > query.limit and len(page):
+            last = page[-1]
+            next_cursor = _encode(sort, float(key[last]), str(ids[last]))
+        return {"items": items, "total": len(idx), "next_cursor": next_cursor}
+
+    @property
+    def size(self) -> int:
+        return len(self._entries)
+
+
+def _public(doc: dict[str, Any]) -> dict[str, Any]:
+    keep = ("title", "subjects", "rate", "session_minutes", "modes", "place", "languages", "teaching_styles",
+            "communication", "bio", "trial", "media")
+    return {k: doc.get(k) for k in keep}
+
+
+def _encode(sort: str, key: float, listing_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([sort, key, listing_id]).encode()).decode()
+
+
+def _decode(cursor: str, sort: str) -> tuple[float, str]:
+    try:
+        s, key, listing_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        if s != sort:
+            raise CursorError("belongs to a search with another sort order")
+        return float(key), str(listing_id)
+    except CursorError:
+        raise
+    except (ValueError, TypeError, UnicodeDecodeError) as exc:
+        raise CursorError("is not a cursor this API returned") from exc

@@ -1,0 +1,70 @@
+"""Matching's HTTP gateway: the directory search."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from matching.directory import SORTS, CursorError, Directory
+from matching.directory import Query as Search
+from servicekit.auth import Principal, current_principal
+from servicekit.problems import field_error
+
+AnyUser = Annotated[Principal, Depends(current_principal)]
+search = APIRouter(prefix="/v1", tags=["directory"])
+
+Level = Literal["introductory", "intermediate", "advanced", "exam_prep"]
+
+
+def parse_near(near: str | None) -> tuple[float, float] | None:
+    if near is None:
+        return None
+    try:
+        lat_s, lon_s = near.split(",")
+        lat, lon = float(lat_s), float(lon_s)
+    except ValueError:
+        raise field_error("near", "must be 'lat,lon', e.g. 51.5246,-0.134") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise field_error("near", "latitude must be within ±90 and longitude within ±180")
+    return lat, lon
+
+
+@search.get("/search", summary="Search the tutor directory (any signed-in user)")
+def directory_search(
+    _: AnyUser,
+    request: Request,
+    subject: Annotated[str | None, Query(max_length=200, description="subject id, e.g. mathematics.algebra-i")] = None,
+    level: Level | None = None,
+    q: Annotated[str | None, Query(max_length=300, description="free text over titles, bios, topics")] = None,
+    min_credits: Annotated[int | None, Query(ge=0)] = None,
+    max_credits: Annotated[int | None, Query(ge=0)] = None,
+    mode: Literal["online", "in_person"] | None = None,
+    near: Annotated[str | None, Query(max_length=60, description="lat,lon")] = None,
+    within_km: Annotated[float | None, Query(gt=0, le=500)] = None,
+    language: Annotated[str | None, Query(max_length=20)] = None,
+    style: Annotated[str | None, Query(max_length=40)] = None,
+    communication: Annotated[str | None, Query(max_length=40)] = None,
+    verified_only: bool = False,
+    sort: Literal["relevance", "price", "distance", "newest"] = "relevance",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> dict[str, Any]:
+    assert sort in SORTS
+    point = parse_near(near)
+    if within_km is not None and point is None:
+        raise field_error("within_km", "needs near=lat,lon")
+    if min_credits is not None and max_credits is not None and min_credits > max_credits:
+        raise field_error("min_credits", "is above max_credits")
+    directory: Directory = request.app.state.directory
+    try:
+        return directory.search(Search(subject=subject, level=level, q=q, min_credits=min_credits,
+                                       max_credits=max_credits, mode=mode, near=point, within_km=within_km,
+                                       language=language, style=style, communication=communication,
+                                       verified_only=verified_only, sort=sort, limit=limit, cursor=cursor))
+    except CursorError as exc:
+        field = "sort" if "near" in str(exc) else "cursor"
+        raise field_error(field, str(exc)) from exc
+
+
+ROUTERS = [search]

@@ -1,0 +1,123 @@
+"""The read model's tables, written only by reactions to identity's and catalog's events
+(each with its tracking row, in one transaction). Every write also appends to ``changes``
+so each replica's in-memory directory can pick up what changed."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from alphapeer_contracts import catalog as cat
+from alphapeer_contracts import identity as idc
+from alphapeer_contracts.base import IntegrationEvent
+from servicekit.database import Cursor, Database
+from servicekit.subscriber import Delivery
+
+
+def ddl(db: Database) -> list[str]:
+    serial = "BIGSERIAL PRIMARY KEY" if db.is_postgres else "INTEGER PRIMARY KEY AUTOINCREMENT"
+    return [
+        """CREATE TABLE IF NOT EXISTS tutors (
+            user_id TEXT PRIMARY KEY,
+            display_name TEXT,
+            headline TEXT,
+            avatar_url TEXT,
+            approved INTEGER NOT NULL DEFAULT 0,
+            suspended INTEGER NOT NULL DEFAULT 0,
+            erased INTEGER NOT NULL DEFAULT 0,
+            background_check TEXT NOT NULL DEFAULT 'not_started'
+        )""",
+        """CREATE TABLE IF NOT EXISTS listings (
+            listing_id TEXT PRIMARY KEY,
+            tutor_id TEXT NOT NULL,
+            visible INTEGER NOT NULL,
+            doc TEXT NOT NULL,
+            published_at TEXT NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS listings_tutor ON listings (tutor_id)",
+        f"CREATE TABLE IF NOT EXISTS changes (id {serial}, kind TEXT NOT NULL, key TEXT NOT NULL)",
+    ]
+
+
+def _tutor(cur: Cursor, user_id: str, **fields: Any) -> None:
+    cur.execute("INSERT INTO tutors (user_id) VALUES (?) ON CONFLICT (user_id) DO NOTHING", (user_id,))
+    sets = ", ".join(f"{k} = ?" for k in fields)
+    cur.execute(f"UPDATE tutors SET {sets} WHERE user_id = ?", (*fields.values(), user_id))
+    cur.execute("INSERT INTO changes (kind, key) VALUES ('tutor', ?)", (user_id,))
+
+
+def apply(cur: Cursor, event: IntegrationEvent, delivery: Delivery) -> None:
+    if isinstance(event, idc.UserRegistered):
+        _tutor(cur, str(event.user_id), display_name=event.display_name)
+    elif isinstance(event, idc.PublicProfileUpdated):
+        _tutor(cur, str(event.user_id), display_name=event.display_name, headline=event.headline,
+               avatar_url=event.avatar_url)
+    elif isinstance(event, idc.TutorApproved) or (isinstance(event, idc.RoleGranted) and event.role == "tutor"):
+        _tutor(cur, str(event.user_id), approved=1)
+    elif isinstance(event, idc.RoleRevoked) and event.role == "tutor":
+        _tutor(cur, str(event.user_id), approved=0)
+    elif isinstance(event, idc.UserSuspended):
+        _tutor(cur, str(event.user_id), suspended=1)
+    elif isinstance(event, idc.UserReinstated):
+        _tutor(cur, str(event.user_id), suspended=0)
+    elif isinstance(event, idc.BackgroundCheckUpdated):
+        _tutor(cur, str(event.user_id), background_check=event.status)
+    elif isinstance(event, idc.UserErased):
+        _tutor(cur, str(event.user_id), erased=1, display_name="Erased user", headline=None, avatar_url=None)
+    elif isinstance(event, cat.ListingPublished | cat.ListingUpdated):
+        doc = event.listing.model_dump_json()
+        cur.execute(
+            "INSERT INTO listings (listing_id, tutor_id, visible, doc, published_at) VALUES (?, ?, 1, ?, ?) "
+            "ON CONFLICT (listing_id) DO UPDATE SET visible = 1, doc = excluded.doc",
+            (str(event.listing_id), str(event.listing.tutor_id), doc, event.occurred_at.isoformat()),
+        )
+        cur.execute("INSERT INTO changes (kind, key) VALUES ('listing', ?)", (str(event.listing_id),))
+    elif isinstance(event, cat.ListingPaused | cat.ListingWithdrawn):
+        cur.execute("UPDATE listings SET visible = 0 WHERE listing_id = ?", (str(event.listing_id),))
+        cur.execute("INSERT INTO changes (kind, key) VALUES ('listing', ?)", (str(event.listing_id),))
+
+
+def load_listings(db: Database, keys: list[str] | None = None) -> list[dict[str, Any]]:
+    """Listings joined with their tutor, all of them or the given ids."""
+    sql = ("SELECT l.listing_id, l.tutor_id, l.visible, l.doc, l.published_at, t.display_name, t.headline,"
+           " t.approved, t.suspended, t.erased, t.background_check"
+           " FROM listings l LEFT JOIN tutors t ON t.user_id = l.tutor_id")
+    rows: list[Any] = []
+    with db.transaction() as cur:
+        if keys is None:
+            cur.execute(sql)
+            rows = cur.fetchall()
+        else:
+            for i in range(0, len(keys), 500):
+                chunk = keys[i:i + 500]
+                cur.execute(sql + f" WHERE l.listing_id IN ({', '.join('?' * len(chunk))})", chunk)
+                rows += cur.fetchall()
+    return [{"listing_id": r[0], "tutor_id": r[1], "visible": bool(r[2]), "listing": json.loads(r[3]),
+             "published_at": r[4], "display_name": r[5], "headline": r[6], "approved": bool(r[7] or 0),
+             "suspended": bool(r[8] or 0), "erased": bool(r[9] or 0), "background_check": r[10] or "not_started",
+             "tutor_known": r[5] is not None or r[7] is not None}
+            for r in rows]
+
+
+def changes_since(db: Database, last: int) -> tuple[int, set[str], set[str]]:
+    """(new last id, changed listing ids, changed tutor ids)."""
+    with db.transaction() as cur:
+        cur.execute("SELECT id, kind, key FROM changes WHERE id > ? ORDER BY id LIMIT 100000", (last,))
+        rows = cur.fetchall()
+    listings = {r[2] for r in rows if r[1] == "listing"}
+    tutors = {r[2] for r in rows if r[1] == "tutor"}
+    return (int(rows[-1][0]) if rows else last), listings, tutors
+
+
+def listings_of_tutors(db: Database, tutor_ids: set[str]) -> list[str]:
+    if not tutor_ids:
+        return []
+    ids = sorted(tutor_ids)
+    out: list[str] = []
+    with db.transaction() as cur:
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            cur.execute(f"SELECT listing_id FROM listings WHERE tutor_id IN ({', '.join('?' * len(chunk))})",
+                        chunk)
+            out += [r[0] for r in cur.fetchall()]
+    return out
