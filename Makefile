@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-PKGS   := -e contracts -e libs/servicekit -e services/identity -e services/catalog
+PKGS   := -e contracts -e libs/servicekit -e services/identity -e services/catalog -e services/matching
 DEPS   := constraints.txt requirements-dev.txt contracts/pyproject.toml libs/servicekit/pyproject.toml \
           $(wildcard services/*/pyproject.toml)
 
@@ -42,7 +42,7 @@ lint: install
 	$(BIN)/ruff check .
 
 typecheck: install
-	$(BIN)/mypy libs/servicekit/src contracts/src services/identity/src services/catalog/src
+	$(BIN)/mypy libs/servicekit/src contracts/src services/identity/src services/catalog/src services/matching/src
 
 schemas: install
 	$(BIN)/python -m alphapeer_contracts.schemas

@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVICES: dict[str, tuple[str, int]] = {
     "identity": ("alphapeer-identity", 8001),
     "catalog": ("alphapeer-catalog", 8002),
+    "matching": ("alphapeer-matching", 8003),
 }
 
 
