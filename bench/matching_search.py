@@ -22,7 +22,12 @@ from alphapeer_contracts import identity as idc
 from servicekit import devstack, envelope
 from servicekit.testing import ServiceProcess
 
-WORDS = ["patient", "clear", "exam", "revision", "practice", "problems", "visual", "examples", "step", "by", "step", "past", "papers", "essay", "structure", "lab", "reports", "proofs", "intuition", "confidence", "homework", "projects", "coding", "debugging", "interview", "grammar", "speaking", "listening", "pronunciation", "statistics", "data", "analysis", "research", "referencing", "experiments", "diagrams"]
+WORDS = tuple(
+    "patient clear exam revision practice problems visual examples step by step past papers essay "
+    "structure lab reports proofs intuition confidence homework projects coding debugging interview "
+    "grammar speaking listening pronunciation statistics data analysis research referencing experiments "
+    "diagrams".split()
+)
 CITY = (51.5072, -0.1276)
 
 

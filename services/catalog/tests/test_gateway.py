@@ -13,12 +13,12 @@ from uuid import UUID
 
 import jwt
 import pytest
-from catalog.main import build
-from catalog.settings import CatalogSettings
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
 from alphapeer_contracts import identity as idc
+from catalog.main import build
+from catalog.settings import CatalogSettings
 from servicekit import envelope
 from servicekit.subscriber import AggregateReaction, Delivery
 

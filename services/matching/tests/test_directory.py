@@ -13,11 +13,11 @@ from uuid import UUID
 
 import jwt
 import pytest
-from alphapeer_contracts import catalog as cat
-from alphapeer_contracts import identity as idc
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
+from alphapeer_contracts import catalog as cat
+from alphapeer_contracts import identity as idc
 from matching.main import build
 from matching.settings import MatchingSettings
 from servicekit import envelope
