@@ -306,3 +306,13 @@ def test_background_check_is_started_then_recorded_by_staff(client: TestClient, 
     assert client.get(f"/v1/users/{bob}", headers=admin).json()["background_check"] == "clear"
     bad = client.put(f"/v1/users/{bob}/background-check", headers=admin, json={"status": "great"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "status"
+
+
+def test_the_last_admin_cannot_be_demoted_or_suspended(client: TestClient, people: dict[str, Any]) -> None:
+    admin = bearer(people["admin_token"])
+    me = client.get("/v1/users/me", headers=admin).json()["user_id"]
+    r = client.delete(f"/v1/users/{me}/roles/admin", headers=admin)
+    assert r.status_code == 409 and r.json()["errors"][0]["field"] == "role"
+    # Once another admin exists, the first one may step down.
+    client.post(f"/v1/users/{people['bob']}/roles", headers=admin, json={"role": "admin"})
+    assert client.delete(f"/v1/users/{me}/roles/admin", headers=admin).status_code == 200

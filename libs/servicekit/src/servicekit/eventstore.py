@@ -10,7 +10,7 @@ Two things are added to the library's Application:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -68,7 +68,7 @@ class ServiceApplication(Application[UUID]):
 
     env: ClassVar[dict[str, str]] = {}
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
         self._after_save: list[Callable[[], None]] = []
         super().__init__(env)
 

@@ -50,7 +50,7 @@ Svc = Annotated[Identity, Depends(identity)]
 def translate_errors(exc: Exception) -> Problem:
     """Domain exceptions → problem documents naming the field and the reason."""
     if isinstance(exc, domain.ValidationError):
-        return field_error(exc.field, exc.reason)
+        return field_error(exc.field or "body", exc.reason)
     if isinstance(exc, domain.InvalidCredentials):
         return Problem(401, "Invalid credentials", str(exc) or "email or password is wrong")
     if isinstance(exc, domain.AccountSuspended):
@@ -61,6 +61,8 @@ def translate_errors(exc: Exception) -> Problem:
         return field_error("email", "is already registered", status=409, title="Conflict")
     if isinstance(exc, domain.SelfReview):
         return Problem(403, "Forbidden", str(exc) or "you cannot review your own application")
+    if isinstance(exc, domain.Forbidden):
+        return Problem(403, "Forbidden", str(exc))
     if isinstance(exc, domain.Conflict):
         field = getattr(exc, "field", None)
         if field:

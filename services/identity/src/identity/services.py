@@ -101,6 +101,7 @@ class Identity:
 
     def user_document(self, user_id: UUID) -> dict[str, Any]:
         doc = asdict(self.app.get_user(user_id))
+        doc["user_id"] = doc.pop("id")
         doc["roles"] = sorted(doc.get("roles", []))
         return doc
 
@@ -132,4 +133,6 @@ class Identity:
                                                  body.statement, docs)
 
     def application_document(self, application_id: UUID) -> dict[str, Any]:
-        return asdict(self.app.get_tutor_application(application_id))
+        doc = asdict(self.app.get_tutor_application(application_id))
+        doc["application_id"] = doc.pop("id")
+        return doc

@@ -40,10 +40,13 @@ def apply(cur: Cursor, event: Any) -> None:
             (str(event.originator_id), str(event.user_id), json.dumps(event.subjects), json.dumps(event.levels),
              event.document_count, event.timestamp.isoformat()),
         )
-    elif isinstance(event, TutorApplication.Approved | TutorApplication.Rejected):
-        status = "approved" if isinstance(event, TutorApplication.Approved) else "rejected"
+    elif isinstance(event, TutorApplication.Approved | TutorApplication.Rejected | TutorApplication.Withdrawn):
+        status = {TutorApplication.Approved: "approved", TutorApplication.Rejected: "rejected"}.get(
+            type(event), "withdrawn")
+        reviewer = getattr(event, "reviewer_id", None)
         cur.execute("UPDATE application_queue SET status = ?, decided_at = ?, reviewer_id = ? WHERE application_id = ?",
-                    (status, event.timestamp.isoformat(), str(event.reviewer_id), str(event.originator_id)))
+                    (status, event.timestamp.isoformat(), str(reviewer) if reviewer else None,
+                     str(event.originator_id)))
     elif isinstance(event, User.Registered | User.PublicProfileUpdated | User.Erased):
         name = "Erased user" if isinstance(event, User.Erased) else event.display_name
         cur.execute("INSERT INTO applicant_names (user_id, display_name) VALUES (?, ?) "

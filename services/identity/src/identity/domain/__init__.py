@@ -1,23 +1,60 @@
-"""Identity's domain: aggregates and rules, free of frameworks and of plaintext personal data."""
+"""Identity's domain: aggregates, value rules and refusals, free of frameworks and of
+personal data in the clear."""
 
 from identity.domain.errors import (
+    AccountErased,
     AccountSuspended,
+    ApplicationPending,
+    ConcurrentUpdate,
     Conflict,
     EmailTaken,
+    Forbidden,
     IdentityError,
     InvalidCredentials,
+    LastAdmin,
     NotFound,
     SelfReview,
     ValidationError,
 )
+from identity.domain.model import (
+    ERASED_NAME,
+    NAMESPACE,
+    SESSION_TTL,
+    VERIFICATION_TTL,
+    AdminRoster,
+    EmailIndex,
+    EmailVerification,
+    RefreshSession,
+    RefreshTokenIndex,
+    TutorApplication,
+    User,
+)
+from identity.domain.ports import Vault
 
 __all__ = [
+    "ERASED_NAME",
+    "NAMESPACE",
+    "SESSION_TTL",
+    "VERIFICATION_TTL",
+    "AccountErased",
     "AccountSuspended",
+    "AdminRoster",
+    "ApplicationPending",
+    "ConcurrentUpdate",
     "Conflict",
+    "EmailIndex",
     "EmailTaken",
+    "EmailVerification",
+    "Forbidden",
     "IdentityError",
     "InvalidCredentials",
+    "LastAdmin",
     "NotFound",
+    "RefreshSession",
+    "RefreshTokenIndex",
     "SelfReview",
+    "TutorApplication",
+    "User",
     "ValidationError",
+    "Vault",
 ]

@@ -1,4 +1,4 @@
-"""What the domain's use cases need from outside."""
+"""What identity's use cases need from outside the domain."""
 
 from __future__ import annotations
 
@@ -7,6 +7,17 @@ from uuid import UUID
 
 
 class Vault(Protocol):
-    def seal(self, subject_id: UUID, plaintext: str) -> str: ...
-    def open(self, subject_id: UUID, sealed: str) -> str | None: ...
-    def forget(self, subject_id: UUID) -> None: ...
+    """Seals personal data under a key of its subject (a user). Forgetting the subject
+    destroys the key: every value sealed for it, in every stored event, becomes unreadable."""
+
+    def seal(self, subject_id: UUID, plaintext: str) -> str:
+        """An opaque string that reveals nothing of ``plaintext``."""
+        ...
+
+    def open(self, subject_id: UUID, sealed: str) -> str | None:
+        """The plaintext, or None once the subject was forgotten."""
+        ...
+
+    def forget(self, subject_id: UUID) -> None:
+        """Destroy the subject's key. Idempotent."""
+        ...

@@ -1,93 +1,320 @@
-"""Value rules shared by the aggregates; each raises ValidationError naming the field."""
+"""Value rules. Each function returns the value cleaned (normalised) or raises
+``ValidationError`` naming the field."""
 
 from __future__ import annotations
 
 import re
+from datetime import date
+from functools import cache
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from identity.domain.errors import ValidationError
 
 ROLES = ("student", "tutor", "staff", "creator", "funder", "admin")
+#: Roles anyone may see on a public profile; staff and admin membership is not advertised.
+PUBLIC_ROLES = ("student", "tutor", "creator", "funder")
 SUSPENSION_REASONS = ("conduct", "safety", "fraud", "policy", "other")
 BACKGROUND_STATUSES = ("not_started", "pending", "clear", "consider", "failed")
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
-_LANG = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
-_ZONES = frozenset(available_timezones())
+PUBLIC_FIELDS = ("display_name", "headline", "avatar_url", "languages", "time_zone")
+PRIVATE_FIELDS = ("legal_name", "phone", "date_of_birth", "notes")
+
+PASSWORD_MIN, PASSWORD_MAX = 10, 256
+EMAIL_MAX = 254
+DISPLAY_NAME_MAX = 80
+HEADLINE_MAX = 140
+URL_MAX = 2048
+MAX_LANGUAGES = 20
+TEXT_MAX = 4000
+NOTE_MAX = 2000
+MAX_SUBJECTS, MAX_LEVELS, MAX_DOCUMENTS = 30, 10, 10
+
+_LOCAL = re.compile(r"^[a-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}$")
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_LANGUAGE = re.compile(r"^([A-Za-z]{2,3})((?:-[A-Za-z0-9]{1,8})*)$")
+_PHONE = re.compile(r"^\+?[0-9][0-9 ().-]{4,38}$")
+_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.:/+-]*$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _has_control(value: str) -> bool:
+    return any(ord(c) < 32 or ord(c) == 127 for c in value)
 
 
 def email(value: str) -> str:
+    """Trimmed and lower-cased; local@domain.tld with sane parts, at most 254 characters."""
+    if not isinstance(value, str):
+        raise ValidationError("email", "must be text")
     normalised = value.strip().lower()
-    if len(normalised) > 254 or not _EMAIL.match(normalised):
+    if len(normalised) > EMAIL_MAX:
+        raise ValidationError("email", f"must be at most {EMAIL_MAX} characters")
+    local, at, domain = normalised.rpartition("@")
+    labels = domain.split(".")
+    if (
+        not at
+        or not _LOCAL.match(local)
+        or local.startswith(".") or local.endswith(".") or ".." in local
+        or len(labels) < 2
+        or not all(_LABEL.match(label) for label in labels)
+        or not labels[-1].isalpha() or len(labels[-1]) < 2
+    ):
         raise ValidationError("email", "is not a valid email address")
     return normalised
 
 
 def password(value: str, field: str = "password") -> str:
-    if len(value) < 10:
-        raise ValidationError(field, "must be at least 10 characters")
-    if len(value) > 256:
-        raise ValidationError(field, "must be at most 256 characters")
+    if not isinstance(value, str):
+        raise ValidationError(field, "must be text")
+    if len(value) < PASSWORD_MIN:
+        raise ValidationError(field, f"must be at least {PASSWORD_MIN} characters")
+    if len(value) > PASSWORD_MAX:
+        raise ValidationError(field, f"must be at most {PASSWORD_MAX} characters")
     return value
 
 
-def display_name(value: str) -> str:
-    cleaned = " ".join(value.split())
-    if not 1 <= len(cleaned) <= 80:
-        raise ValidationError("display_name", "must be 1 to 80 characters")
+def display_name(value: str | None) -> str:
+    if value is None:
+        raise ValidationError("display_name", "is required")
+    cleaned = " ".join(str(value).split())
+    if not 1 <= len(cleaned) <= DISPLAY_NAME_MAX:
+        raise ValidationError("display_name", f"must be 1 to {DISPLAY_NAME_MAX} characters")
+    if _has_control(cleaned):
+        raise ValidationError("display_name", "must not contain control characters")
     return cleaned
 
 
 def headline(value: str | None) -> str | None:
-    if value is not None and len(value) > 140:
-        raise ValidationError("headline", "must be at most 140 characters")
-    return value or None
+    """None or blank clears it."""
+    if value is None:
+        return None
+    cleaned = " ".join(str(value).split())
+    if len(cleaned) > HEADLINE_MAX:
+        raise ValidationError("headline", f"must be at most {HEADLINE_MAX} characters")
+    return cleaned or None
 
 
 def avatar_url(value: str | None) -> str | None:
-    if value and not value.startswith(("https://", "http://")):
-        raise ValidationError("avatar_url", "must be an http(s) URL")
-    return value or None
+    """An absolute http(s) URL; None or blank clears it."""
+    if value is None or not str(value).strip():
+        return None
+    value = str(value).strip()
+    if len(value) > URL_MAX or _has_control(value) or " " in value:
+        raise ValidationError("avatar_url", "is not a usable URL")
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        raise ValidationError("avatar_url", "is not a usable URL") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ValidationError("avatar_url", "must be an http or https URL")
+    return value
+
+
+def language(value: str, field: str) -> str:
+    """A BCP-47-ish tag, canonically cased: 'en', 'pt-BR', 'zh-Hant-TW'."""
+    match = _LANGUAGE.match(value) if isinstance(value, str) else None
+    if not match:
+        raise ValidationError(field, f"{value!r} is not a language tag like 'en' or 'pt-BR'")
+    parts = [match.group(1).lower()]
+    for sub in match.group(2).split("-")[1:]:
+        if len(sub) == 2 and sub.isalpha():
+            parts.append(sub.upper())  # region
+        elif len(sub) == 4 and sub.isalpha():
+            parts.append(sub.title())  # script
+        else:
+            parts.append(sub.lower())
+    return "-".join(parts)
 
 
 def languages(values: list[str] | None) -> list[str]:
-    out = []
-    for i, code in enumerate(values or []):
-        if not _LANG.match(code):
-            raise ValidationError(f"languages.{i}", f"{code!r} is not a language tag like 'en' or 'pt-BR'")
-        if code not in out:
-            out.append(code)
+    """Distinct tags in the order given; None means none."""
+    if values is None:
+        return []
+    if isinstance(values, str) or not isinstance(values, list | tuple):
+        raise ValidationError("languages", "must be a list of language tags")
+    if len(values) > MAX_LANGUAGES:
+        raise ValidationError("languages", f"must list at most {MAX_LANGUAGES}")
+    out: list[str] = []
+    for i, code in enumerate(values):
+        tag = language(code, f"languages.{i}")
+        if tag not in out:
+            out.append(tag)
     return out
 
 
-def time_zone(value: str) -> str:
-    if value not in _ZONES:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValidationError("time_zone", f"{value!r} is not an IANA time zone") from None
-    return value
+@cache
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
 
 
-def role(value: str) -> str:
-    if value not in ROLES:
-        raise ValidationError("role", f"must be one of {', '.join(ROLES)}")
-    return value
-
-
-def non_empty_list(field: str, values: list[str], max_len: int = 120) -> list[str]:
-    cleaned = []
-    for i, v in enumerate(values):
-        v = " ".join(str(v).split())
-        if not v or len(v) > max_len:
-            raise ValidationError(f"{field}.{i}", f"must be 1 to {max_len} characters")
-        if v not in cleaned:
-            cleaned.append(v)
-    if not cleaned:
-        raise ValidationError(field, "must name at least one")
-    return cleaned
+def time_zone(value: str | None) -> str:
+    """A valid IANA zone name, such as 'Europe/London' or 'UTC'."""
+    if not value or not isinstance(value, str):
+        raise ValidationError("time_zone", "is required")
+    if value in _zones():
+        return value
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValidationError("time_zone", f"{value!r} is not an IANA time zone") from None
+    if not _zones():  # no zone list on this system: the zone loaded, accept it
+        return value
+    raise ValidationError("time_zone", f"{value!r} is not an IANA time zone")
 
 
 def choice(field: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ValidationError(field, f"must be one of {', '.join(allowed)}")
     return value
+
+
+def role(value: str) -> str:
+    return choice("role", value, ROLES)
+
+
+def short_text(field: str, value: Any, max_len: int, pattern: re.Pattern[str] | None = None) -> str | None:
+    """Trimmed single-line text; None or blank means absent."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(field, "must be text")
+    cleaned = value.strip()
+    if not cleaned:
+        return None
+    if len(cleaned) > max_len:
+        raise ValidationError(field, f"must be at most {max_len} characters")
+    if _has_control(cleaned) or (pattern is not None and not pattern.match(cleaned)):
+        raise ValidationError(field, "contains characters that are not allowed")
+    return cleaned
+
+
+def long_text(field: str, value: Any, max_len: int = TEXT_MAX, required: bool = False) -> str:
+    """Free text (line breaks allowed), trimmed; '' when absent unless required."""
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ValidationError(field, "must be text")
+    cleaned = value.strip()
+    if required and not cleaned:
+        raise ValidationError(field, "is required")
+    if len(cleaned) > max_len:
+        raise ValidationError(field, f"must be at most {max_len} characters")
+    return cleaned
+
+
+def referral(value: dict[str, Any] | None) -> dict[str, str | None] | None:
+    """Where a sign-up came from: ``referrer_user_id`` (a user id), ``channel``,
+    ``campaign``. Not personal data; None when nothing is given."""
+    if not value:
+        return None
+    if not isinstance(value, dict):
+        raise ValidationError("referral", "must be an object")
+    unknown = set(value) - {"referrer_user_id", "channel", "campaign"}
+    if unknown:
+        raise ValidationError(f"referral.{sorted(unknown)[0]}", "is not a referral field")
+    referrer = value.get("referrer_user_id")
+    if referrer is not None and referrer != "":
+        try:
+            referrer = str(referrer if isinstance(referrer, UUID) else UUID(str(referrer)))
+        except ValueError:
+            raise ValidationError("referral.referrer_user_id", "is not a user id") from None
+    else:
+        referrer = None
+    cleaned = {
+        "referrer_user_id": referrer,
+        "channel": short_text("referral.channel", value.get("channel"), 64, _SLUG),
+        "campaign": short_text("referral.campaign", value.get("campaign"), 128, _SLUG),
+    }
+    return cleaned if any(cleaned.values()) else None
+
+
+def private_value(field: str, value: Any) -> str | None:
+    """One private profile field, cleaned; None or blank clears it."""
+    if field not in PRIVATE_FIELDS:
+        raise ValidationError(field, "is not a private profile field")
+    if field == "legal_name":
+        cleaned = short_text(field, value, 200)
+        return " ".join(cleaned.split()) if cleaned else None
+    if field == "phone":
+        return short_text(field, value, 40, _PHONE)
+    if field == "date_of_birth":
+        text = short_text(field, value, 10)
+        if text is None:
+            return None
+        try:
+            born = date.fromisoformat(text)
+        except ValueError:
+            raise ValidationError(field, "must be a date like 2004-05-17") from None
+        if len(text) != 10 or born.year < 1900 or born > date.today():
+            raise ValidationError(field, "must be a real past date like 2004-05-17")
+        return born.isoformat()
+    notes = long_text(field, value, NOTE_MAX)
+    return notes or None
+
+
+def item_list(field: str, values: Any, max_items: int, max_len: int = 120) -> list[str]:
+    """A non-empty list of distinct short strings, whitespace collapsed, order kept."""
+    if isinstance(values, str) or not isinstance(values, list | tuple):
+        raise ValidationError(field, "must be a list")
+    if len(values) > max_items:
+        raise ValidationError(field, f"must list at most {max_items}")
+    cleaned: list[str] = []
+    for i, v in enumerate(values):
+        text = " ".join(v.split()) if isinstance(v, str) else ""
+        if not 1 <= len(text) <= max_len or _has_control(text):
+            raise ValidationError(f"{field}.{i}", f"must be 1 to {max_len} characters of text")
+        if text not in cleaned:
+            cleaned.append(text)
+    if not cleaned:
+        raise ValidationError(field, "must name at least one")
+    return cleaned
+
+
+def documents(values: Any) -> list[dict[str, Any]]:
+    """Metadata of uploaded files (the bytes live elsewhere): document_id, filename,
+    content_type, size, sha256."""
+    if values is None:
+        return []
+    if isinstance(values, str) or not isinstance(values, list | tuple):
+        raise ValidationError("documents", "must be a list")
+    if len(values) > MAX_DOCUMENTS:
+        raise ValidationError("documents", f"must list at most {MAX_DOCUMENTS}")
+    out: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, doc in enumerate(values):
+        at = f"documents.{i}"
+        if not isinstance(doc, dict):
+            raise ValidationError(at, "must be an object")
+        try:
+            document_id = str(UUID(str(doc.get("document_id"))))
+        except ValueError:
+            raise ValidationError(f"{at}.document_id", "is not a document id") from None
+        if document_id in seen:
+            raise ValidationError(f"{at}.document_id", "is listed twice")
+        seen.add(document_id)
+        size = doc.get("size")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ValidationError(f"{at}.size", "must be a whole number of bytes")
+        sha256 = str(doc.get("sha256") or "").lower()
+        if not _SHA256.match(sha256):
+            raise ValidationError(f"{at}.sha256", "must be a SHA-256 hex digest")
+        content_type = short_text(f"{at}.content_type", doc.get("content_type"), 100)
+        if not content_type or "/" not in content_type:
+            raise ValidationError(f"{at}.content_type", "must be a media type like application/pdf")
+        out.append({
+            "document_id": document_id,
+            "filename": short_text(f"{at}.filename", doc.get("filename"), 255) or "",
+            "content_type": content_type,
+            "size": size,
+            "sha256": sha256,
+        })
+    return out
+
+
+def provider(value: Any) -> str:
+    cleaned = short_text("provider", value, 64, _SLUG)
+    if not cleaned:
+        raise ValidationError("provider", "is required")
+    return cleaned

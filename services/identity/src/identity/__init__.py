@@ -1,0 +1,1 @@
+"""Alpha Peer identity service."""

@@ -1,0 +1,375 @@
+"""Registration, email verification, sign-in, passwords, profiles, roles, admin bootstrap."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any, Literal
+
+import pytest
+from argon2 import PasswordHasher
+from fakes import PASSWORD, FakeClock, FakeVault, lookup_key
+
+from identity.application import IdentityApplication
+from identity.domain import (
+    AccountErased,
+    Conflict,
+    EmailIndex,
+    EmailTaken,
+    InvalidCredentials,
+    LastAdmin,
+    NotFound,
+    User,
+    ValidationError,
+)
+
+
+def events(app: IdentityApplication, start: int = 0) -> list[Any]:
+    notes = app.recorder.select_notifications(start=start, limit=1000, inclusive_of_start=False)
+    return [app.mapper.to_domain_event(n) for n in notes]
+
+
+def last_position(app: IdentityApplication) -> int:
+    return app.recorder.max_notification_id() or 0
+
+
+# -- registration ---------------------------------------------------------------------
+
+def test_registration_creates_a_student_with_the_address_normalised(app: IdentityApplication) -> None:
+    uid = app.register("  Ada.Lovelace@Uni.Example ", PASSWORD, "  Ada   L. ", referral=None,
+                       time_zone="Europe/London", languages=["EN", "pt-br", "en"])
+    view = app.get_user(uid)
+    assert view.id == uid
+    assert view.email == "ada.lovelace@uni.example"
+    assert view.roles == ["student"]
+    assert view.display_name == "Ada L."
+    assert view.time_zone == "Europe/London"
+    assert view.languages == ["en", "pt-BR"]
+    assert not view.email_verified and not view.suspended and not view.erased
+    assert view.background_check == "not_started"
+    assert view.private_profile == {"legal_name": None, "phone": None, "date_of_birth": None, "notes": None}
+
+
+def test_an_address_registers_once_whatever_its_case(app: IdentityApplication) -> None:
+    first = app.register("ada@uni.example", PASSWORD, "Ada")
+    with pytest.raises(EmailTaken) as err:
+        app.register("ADA@Uni.Example", "another-password-2", "Impostor")
+    assert err.value.field == "email"
+    assert app.authenticate("ada@uni.example", PASSWORD) == first
+
+
+def test_a_racing_registration_of_the_same_address_loses_on_the_index(
+        app: IdentityApplication, vault: FakeVault, monkeypatch: pytest.MonkeyPatch) -> None:
+    app.register("ada@uni.example", PASSWORD, "Ada")
+    # The second registration does not see the index (as if it read before the first
+    # committed): creating the index again collides on its derived id.
+    real_find = app._find
+    monkeypatch.setattr(app, "_find", lambda cls, i: None if cls is EmailIndex else real_find(cls, i))
+    before = last_position(app)
+    with pytest.raises(EmailTaken):
+        app.register("ada@uni.example", PASSWORD, "Racer")
+    assert last_position(app) == before  # neither the user nor the index was written
+    assert len(vault.forgotten) == 1  # the loser's vault key was dropped again
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"email": "not-an-address"}, "email"),
+    ({"email": "two@@uni.example"}, "email"),
+    ({"email": "a b@uni.example"}, "email"),
+    ({"email": "ada@localhost"}, "email"),
+    ({"email": "x" * 250 + "@uni.example"}, "email"),
+    ({"password": "short-pw"}, "password"),
+    ({"password": "x" * 257}, "password"),
+    ({"display_name": "   "}, "display_name"),
+    ({"display_name": "x" * 81}, "display_name"),
+    ({"time_zone": "Mars/Olympus_Mons"}, "time_zone"),
+    ({"time_zone": "../../etc/passwd"}, "time_zone"),
+    ({"languages": ["english!"]}, "languages.0"),
+    ({"languages": ["en", "f"]}, "languages.1"),
+    ({"referral": {"referrer_user_id": "not-a-uuid"}}, "referral.referrer_user_id"),
+    ({"referral": {"referrer_user_id": str(uuid.uuid4())}}, "referral.referrer_user_id"),
+    ({"referral": {"coupon": "x"}}, "referral.coupon"),
+    ({"referral": {"channel": "x" * 65}}, "referral.channel"),
+])
+def test_registration_rules_name_the_field_at_fault(app: IdentityApplication, changes: dict[str, Any],
+                                                    field: str) -> None:
+    args: dict[str, Any] = {"email": "a@uni.example", "password": PASSWORD, "display_name": "A", **changes}
+    with pytest.raises(ValidationError) as err:
+        app.register(**args)
+    assert err.value.field == field
+    assert last_position(app) == 0  # nothing was stored
+
+
+def test_password_policy_bounds_are_inclusive(app: IdentityApplication) -> None:
+    assert app.register("ten@uni.example", "x" * 10, "Ten")
+    assert app.register("max@uni.example", "y" * 256, "Max")
+    assert app.authenticate("max@uni.example", "y" * 256)
+
+
+def test_referral_origin_is_kept_and_published_with_registration(app: IdentityApplication) -> None:
+    referrer = app.register("ref@uni.example", PASSWORD, "Referrer")
+    uid = app.register("new@uni.example", PASSWORD, "Newbie",
+                       referral={"referrer_user_id": str(referrer), "channel": "poster", "campaign": "freshers-2026"})
+    expected = {"referrer_user_id": str(referrer), "channel": "poster", "campaign": "freshers-2026"}
+    assert app.get_user(uid).referral == expected
+    registered = [e for e in events(app) if isinstance(e, User.Registered) and e.originator_id == uid]
+    assert registered[0].referral == expected
+    assert registered[0].display_name == "Newbie" and registered[0].roles == ["student"]
+
+
+# -- email verification ---------------------------------------------------------------
+
+def test_a_verification_token_verifies_once(app: IdentityApplication) -> None:
+    uid = app.register("a@uni.example", PASSWORD, "A")
+    token = app.issue_email_verification(uid)
+    assert len(token) >= 43  # 32 random bytes, URL-safe
+    assert app.verify_email(token) == uid
+    assert app.get_user(uid).email_verified
+    with pytest.raises(Conflict) as err:
+        app.verify_email(token)
+    assert err.value.field == "token"
+
+
+def test_only_the_token_hash_is_stored_and_it_names_the_aggregate(app: IdentityApplication) -> None:
+    uid = app.register("a@uni.example", PASSWORD, "A")
+    token = app.issue_email_verification(uid)
+    states = b"".join(n.state for n in app.recorder.select_notifications(start=1, limit=1000))
+    assert token.encode() not in states
+
+
+def test_a_verification_token_expires_after_48_hours(app: IdentityApplication, clock: FakeClock) -> None:
+    uid = app.register("a@uni.example", PASSWORD, "A")
+    token = app.issue_email_verification(uid)
+    clock.advance(hours=48)
+    with pytest.raises(ValidationError, match="expired") as err:
+        app.verify_email(token)
+    assert err.value.field == "token"
+    assert not app.get_user(uid).email_verified
+    fresh = app.issue_email_verification(uid)
+    clock.advance(hours=47, minutes=59)
+    assert app.verify_email(fresh) == uid
+
+
+def test_unknown_tokens_are_refused(app: IdentityApplication) -> None:
+    with pytest.raises(ValidationError) as err:
+        app.verify_email("not-a-token-we-issued")
+    assert err.value.field == "token"
+
+
+def test_no_token_is_issued_for_a_verified_address(app: IdentityApplication) -> None:
+    uid = app.register("a@uni.example", PASSWORD, "A")
+    first, second = app.issue_email_verification(uid), app.issue_email_verification(uid)
+    app.verify_email(first)
+    assert app.verify_email(second) == uid  # a second outstanding token still works once...
+    assert sum(isinstance(e, User.EmailVerified) for e in events(app)) == 1  # ...without a second fact
+    with pytest.raises(Conflict):
+        app.issue_email_verification(uid)
+    with pytest.raises(NotFound):
+        app.issue_email_verification(uuid.uuid4())
+
+
+# -- sign-in and passwords ------------------------------------------------------------
+
+class CountingHasher(PasswordHasher):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.verified = 0
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        self.verified += 1
+        return super().verify(hash, password)
+
+
+def test_unknown_address_and_wrong_password_give_the_same_answer_at_the_same_cost(
+        vault: FakeVault, clock: FakeClock) -> None:
+    hasher = CountingHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    app = IdentityApplication(vault=vault, lookup_key=lookup_key, clock=clock, hasher=hasher)
+    uid = app.register("a@uni.example", PASSWORD, "A")
+    assert app.authenticate("A@UNI.example ", PASSWORD) == uid
+    messages = []
+    for email, password in (("a@uni.example", "wrong-password-9"), ("ghost@uni.example", PASSWORD),
+                            ("not an address", PASSWORD)):
+        hasher.verified = 0
+        with pytest.raises(InvalidCredentials) as err:
+            app.authenticate(email, password)
+        messages.append(str(err.value))
+        assert hasher.verified == 1  # a hash was checked even when there was no account
+    assert len(set(messages)) == 1
+
+
+def test_sign_in_rehashes_when_the_parameters_change(app: IdentityApplication) -> None:
+    uid = app.register("a@uni.example", PASSWORD, "A")
+    old_hash = next(e for e in events(app) if isinstance(e, User.Registered)).password_hash
+    _, refresh_token = app.start_session(uid)
+    app.hasher = PasswordHasher(time_cost=2, memory_cost=2048, parallelism=1)
+    before = last_position(app)
+    assert app.authenticate("a@uni.example", PASSWORD) == uid
+    changed = [e for e in events(app, before) if isinstance(e, User.PasswordChanged)]
+    assert len(changed) == 1 and changed[0].reason == "rehashed"
+    assert changed[0].password_hash != old_hash and "t=2" in changed[0].password_hash
+    assert app.authenticate("a@uni.example", PASSWORD) == uid  # once only: now current
+    assert len([e for e in events(app, before) if isinstance(e, User.PasswordChanged)]) == 1
+    assert app.refresh(refresh_token)[0] == uid  # a re-hash does not sign anyone out
+
+
+def test_changing_the_password_needs_the_old_one_and_ends_sessions(app: IdentityApplication) -> None:
+    uid = app.register("a@uni.example", PASSWORD, "A")
+    _, refresh_token = app.start_session(uid)
+    with pytest.raises(ValidationError) as err:
+        app.change_password(uid, "not-my-password", "a-new-password-2")
+    assert err.value.field == "old_password"
+    with pytest.raises(ValidationError) as err:
+        app.change_password(uid, PASSWORD, "short")
+    assert err.value.field == "new_password"
+    with pytest.raises(ValidationError) as err:
+        app.change_password(uid, PASSWORD, PASSWORD)
+    assert err.value.field == "new_password"
+    app.change_password(uid, PASSWORD, "a-new-password-2")
+    with pytest.raises(InvalidCredentials):
+        app.authenticate("a@uni.example", PASSWORD)
+    assert app.authenticate("a@uni.example", "a-new-password-2") == uid
+    with pytest.raises(InvalidCredentials):
+        app.refresh(refresh_token)
+
+
+# -- profiles -------------------------------------------------------------------------
+
+def test_public_profile_updates_validate_and_record_every_public_field(app: IdentityApplication) -> None:
+    uid = app.register("a@uni.example", PASSWORD, "Ada", languages=["en"])
+    before = last_position(app)
+    app.update_public_profile(uid, headline="  Maths   tutor ", avatar_url="https://cdn.example/a.png",
+                              languages=["fr", "en"], time_zone="America/New_York")
+    profile = app.get_public_profile(uid)
+    assert profile == {"user_id": uid, "display_name": "Ada", "headline": "Maths tutor",
+                       "avatar_url": "https://cdn.example/a.png", "languages": ["fr", "en"],
+                       "time_zone": "America/New_York", "roles": ["student"], "erased": False}
+    [updated] = events(app, before)
+    assert isinstance(updated, User.PublicProfileUpdated)
+    assert (updated.display_name, updated.headline, updated.avatar_url, updated.languages, updated.time_zone) == (
+        "Ada", "Maths tutor", "https://cdn.example/a.png", ["fr", "en"], "America/New_York")
+    app.update_public_profile(uid, headline="Maths tutor")  # no change, no event
+    assert last_position(app) == before + 1
+    app.update_public_profile(uid, headline=None, avatar_url=None)
+    assert app.get_public_profile(uid)["headline"] is None and app.get_public_profile(uid)["avatar_url"] is None
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"display_name": ""}, "display_name"),
+    ({"display_name": None}, "display_name"),
+    ({"headline": "x" * 141}, "headline"),
+    ({"avatar_url": "javascript:alert(1)"}, "avatar_url"),
+    ({"avatar_url": "ftp://files.example/a.png"}, "avatar_url"),
+    ({"avatar_url": "https://"}, "avatar_url"),
+    ({"languages": ["en_GB"]}, "languages.0"),
+    ({"time_zone": "Europe/Atlantis"}, "time_zone"),
+    ({"time_zone": None}, "time_zone"),
+    ({"email": "new@uni.example"}, "email"),
+])
+def test_public_profile_rules_name_the_field(app: IdentityApplication, changes: dict[str, Any], field: str) -> None:
+    uid = app.register("a@uni.example", PASSWORD, "Ada")
+    before = last_position(app)
+    with pytest.raises(ValidationError) as err:
+        app.update_public_profile(uid, **changes)
+    assert err.value.field == field
+    assert last_position(app) == before
+
+
+def test_private_profile_is_sealed_readable_by_get_user_and_clearable(app: IdentityApplication) -> None:
+    uid = app.register("a@uni.example", PASSWORD, "Ada")
+    app.update_private_profile(uid, legal_name="Augusta  Ada King", phone="+44 20 7946 0000",
+                               date_of_birth="2004-05-17", notes="prefers afternoons")
+    assert app.get_user(uid).private_profile == {"legal_name": "Augusta Ada King", "phone": "+44 20 7946 0000",
+                                                 "date_of_birth": "2004-05-17", "notes": "prefers afternoons"}
+    app.update_private_profile(uid, phone=None, notes="")
+    private = app.get_user(uid).private_profile
+    assert private["phone"] is None and private["notes"] is None and private["legal_name"] == "Augusta Ada King"
+    assert "legal_name" not in app.get_public_profile(uid)
+    states = b"".join(n.state for n in app.recorder.select_notifications(start=1, limit=1000))
+    assert b"Augusta" not in states and b"7946" not in states and b"2004-05-17" not in states
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"date_of_birth": "17/05/2004"}, "date_of_birth"),
+    ({"date_of_birth": "2999-01-01"}, "date_of_birth"),
+    ({"phone": "call me maybe"}, "phone"),
+    ({"legal_name": "x" * 201}, "legal_name"),
+    ({"shoe_size": "9"}, "shoe_size"),
+])
+def test_private_profile_rules_name_the_field(app: IdentityApplication, changes: dict[str, Any], field: str) -> None:
+    uid = app.register("a@uni.example", PASSWORD, "Ada")
+    with pytest.raises(ValidationError) as err:
+        app.update_private_profile(uid, **changes)
+    assert err.value.field == field
+
+
+# -- roles ----------------------------------------------------------------------------
+
+def test_roles_are_granted_once_and_revoked_only_when_held(app: IdentityApplication) -> None:
+    staff = app.register("staff@uni.example", PASSWORD, "Staff")
+    uid = app.register("a@uni.example", PASSWORD, "A")
+    before = last_position(app)
+    app.grant_role(uid, "tutor", by=staff)  # staff may make a tutor directly
+    app.grant_role(uid, "funder", by=staff)
+    assert app.get_user(uid).roles == ["funder", "student", "tutor"]
+    granted = [e for e in events(app, before) if isinstance(e, User.RoleGranted)]
+    assert [(e.role, e.by) for e in granted] == [("tutor", staff), ("funder", staff)]
+    with pytest.raises(Conflict) as err:
+        app.grant_role(uid, "tutor", by=staff)
+    assert err.value.field == "role"
+    app.revoke_role(uid, "funder", by=staff)
+    revoked = [e for e in events(app, before) if isinstance(e, User.RoleRevoked)]
+    assert [(e.role, e.by) for e in revoked] == [("funder", staff)]
+    with pytest.raises(Conflict):
+        app.revoke_role(uid, "funder", by=staff)
+    with pytest.raises(ValidationError) as verr:
+        app.grant_role(uid, "wizard", by=staff)
+    assert verr.value.field == "role"
+    with pytest.raises(NotFound):
+        app.grant_role(uuid.uuid4(), "tutor", by=staff)
+
+
+def test_the_last_admin_keeps_the_role(app: IdentityApplication) -> None:
+    root = app.ensure_admin("root@uni.example", PASSWORD, "Root")
+    with pytest.raises(LastAdmin):
+        app.revoke_role(root, "admin", by=root)
+    other = app.register("b@uni.example", PASSWORD, "B")
+    app.grant_role(other, "admin", by=root)
+    app.revoke_role(root, "admin", by=other)  # now there is another
+    assert "admin" not in app.get_user(root).roles
+    with pytest.raises(LastAdmin):
+        app.revoke_role(other, "admin", by=other)
+
+
+# -- bootstrap admin ------------------------------------------------------------------
+
+def test_bootstrap_admin_is_idempotent(app: IdentityApplication) -> None:
+    first = app.ensure_admin("Root@Uni.Example", PASSWORD, "Root")
+    view = app.get_user(first)
+    assert view.email_verified and view.roles == ["admin", "staff", "student"]
+    before = last_position(app)
+    assert app.ensure_admin("root@uni.example", PASSWORD, "Root") == first
+    assert last_position(app) == before  # nothing new on a second start
+    assert app.authenticate("root@uni.example", PASSWORD) == first
+
+
+def test_bootstrap_promotes_an_existing_account(app: IdentityApplication) -> None:
+    uid = app.register("root@uni.example", PASSWORD, "Already here")
+    assert app.ensure_admin("root@uni.example", "ignored-password-1", "Root") == uid
+    assert {"staff", "admin"} <= set(app.get_user(uid).roles)
+
+
+def test_an_erased_user_accepts_no_further_commands(app: IdentityApplication) -> None:
+    staff = app.register("staff@uni.example", PASSWORD, "Staff")
+    uid = app.register("a@uni.example", PASSWORD, "A")
+    app.erase(uid, by=uid)
+    for command in (
+        lambda: app.update_public_profile(uid, headline="back?"),
+        lambda: app.update_private_profile(uid, legal_name="Back"),
+        lambda: app.grant_role(uid, "tutor", by=staff),
+        lambda: app.suspend(uid, by=staff, reason_code="other"),
+        lambda: app.set_background_check(uid, "pending", "manual"),
+        lambda: app.issue_email_verification(uid),
+        lambda: app.change_password(uid, PASSWORD, "a-new-password-2"),
+        lambda: app.submit_tutor_application(uid, ["Art"], ["intro"], "", "", []),
+    ):
+        with pytest.raises(AccountErased):
+            command()
