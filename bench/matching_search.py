@@ -98,7 +98,10 @@ def run(db_url: str, context: dict[str, Any], quick: bool = False) -> list[dict[
         "ALPHAPEER_DATABASE_URL": db_url, "ALPHAPEER_DATABASE_SCHEMA": "identity_mbench",
         "ALPHAPEER_KAFKA_BOOTSTRAP_SERVERS": bootstrap, "ALPHAPEER_DATA_DIR": str(tmp / "identity"),
         "ALPHAPEER_IDENTITY_BOOTSTRAP_ADMIN_EMAIL": "bench@alphapeer.local",
-        "ALPHAPEER_IDENTITY_BOOTSTRAP_ADMIN_PASSWORD": "bench-password-1", "ALPHAPEER_LOG_LEVEL": "WARNING"},
+        "ALPHAPEER_IDENTITY_BOOTSTRAP_ADMIN_PASSWORD": "bench-password-1", "ALPHAPEER_LOG_LEVEL": "WARNING",
+        # Only signs the bench's token: its relay must not add its own events to the synthetic
+        # identity.events stream (one producer per topic is what tracking by position relies on).
+        "ALPHAPEER_RELAY_ENABLED": "false"},
         log=tmp / "identity.log")
     matching = ServiceProcess("alphapeer-matching", env={
         "ALPHAPEER_DATABASE_URL": db_url, "ALPHAPEER_DATABASE_SCHEMA": "matching_bench",
@@ -115,7 +118,10 @@ def run(db_url: str, context: dict[str, Any], quick: bool = False) -> list[dict[
         matching.start()
         http = httpx.Client(base_url=matching.url, headers={"Authorization": f"Bearer {token['access_token']}"},
                             timeout=30)
-        while http.get("/v1/search", params={"limit": 1}).json()["total"] < n:
+        deadline = time.monotonic() + 900
+        while (total := http.get("/v1/search", params={"limit": 1}).json()["total"]) < n:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"matching caught up with {total} of {n} tutors in 15 minutes")
             time.sleep(0.5)
         catch_up = time.perf_counter() - started
         report(results, "matching.projection_catch_up", len(events) / catch_up, "events/s",

@@ -50,7 +50,8 @@ class ServiceSettings(BaseSettings):
     #: wait even when data arrives, so this bounds end-to-end latency there.
     kafka_fetch_max_wait_ms: int = 100
     subscriber_max_attempts: int = Field(default=3, ge=1)
-    subscriber_batch_size: int = Field(default=500, ge=1)
+    #: Most messages per batch; 0 = whatever one fetch returned.
+    subscriber_batch_size: int = Field(default=0, ge=0)
 
     @field_validator("database_schema")
     @classmethod

@@ -143,7 +143,7 @@ class IdempotentSubscriber:
             *topics,
             group_id=group,
             batch=True,
-            max_records=settings.subscriber_batch_size,
+            max_records=settings.subscriber_batch_size or None,
             batch_timeout_ms=settings.kafka_fetch_max_wait_ms,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
