@@ -88,6 +88,7 @@ class Directory:
         self._refreshed_at = 0.0
         self._dirty = True
         self._columns: dict[str, Any] = {}
+        self._next_build_at = 0.0
 
     # -- keeping up ----------------------------------------------------------------------
 
@@ -140,8 +141,11 @@ class Directory:
     def _build(self) -> dict[str, Any]:
         """Columns and inverted indexes, rebuilt when something changed (at most once per
         refresh interval, so a stream of writes does not rebuild per query)."""
-        if not self._dirty:
+        # A rebuild of 50,000 entries costs about a second of CPU: while events stream in
+        # (a catch-up), answer from the last build and rebuild at most a fifth of the time.
+        if not self._dirty or (self._columns and time.monotonic() < self._next_build_at):
             return self._columns
+        started = time.monotonic()
         entries = list(self._entries.values())
         n = len(entries)
         credits = np.full(n, np.nan)
@@ -179,6 +183,7 @@ class Directory:
             "published": np.array([e.published_at for e in entries]),
         }
         self._dirty = False
+        self._next_build_at = time.monotonic() + max(self.refresh_interval, 4 * (time.monotonic() - started))
         return self._columns
 
     # -- searching -----------------------------------------------------------------------
