@@ -88,15 +88,24 @@ class ProjectionReaction:
         db.execute_script(TRACKING_DDL)
 
     def __call__(self, event: IntegrationEvent, delivery: Delivery) -> bool:
+        return self.apply_many([(event, delivery)])[0]
+
+    def apply_many(self, items: list[tuple[IntegrationEvent, Delivery]]) -> list[bool]:
+        """Several events in one transaction, each with its tracking row; an event already
+        applied (tracked) changes nothing. All or nothing."""
+        applied = []
         with self.db.transaction() as cur:
-            cur.execute(
-                "INSERT INTO projection_tracking (upstream, position) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                (delivery.upstream, delivery.position),
-            )
-            if cur.rowcount == 0:
-                return False
-            self.apply(cur, event, delivery)
-        return True
+            for event, delivery in items:
+                cur.execute(
+                    "INSERT INTO projection_tracking (upstream, position) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    (delivery.upstream, delivery.position),
+                )
+                if cur.rowcount == 0:
+                    applied.append(False)
+                    continue
+                self.apply(cur, event, delivery)
+                applied.append(True)
+        return applied
 
 
 def _is_infrastructure(exc: BaseException) -> bool:
@@ -154,24 +163,61 @@ class IdempotentSubscriber:
 
     async def _on_batch(self, msg: KafkaMessage) -> None:
         records: Any = msg.raw_message  # a tuple of aiokafka ConsumerRecords, in partition order
+        apply_many = getattr(self.reaction, "apply_many", None)
+        if apply_many is not None and len(records) > 1:
+            # Fast path: the whole batch in one transaction (each event still tracked).
+            # Any failure but an infrastructure one falls back to one record at a time, so
+            # the poison message, and only it, is retried and dead-lettered.
+            parsed = [(record, await self._read(record)) for record in records]
+            items = [(event, delivery) for _, read in parsed if read is not None for event, delivery in [read]]
+            if items:
+                try:
+                    with self._tracer.start_as_current_span(
+                        f"{records[0].topic} process batch", kind=trace.SpanKind.CONSUMER,
+                        attributes={"messaging.system": "kafka", "messaging.batch.message_count": len(items)},
+                    ):
+                        applied = await asyncio.to_thread(apply_many, items)
+                except Exception as exc:
+                    if _is_infrastructure(exc):
+                        await asyncio.sleep(0.5)
+                        raise
+                    log.warning("batch failed; applying one event at a time", exc_info=True)
+                else:
+                    self.stats.applied += sum(applied)
+                    self.stats.duplicates += len(applied) - sum(applied)
+                    return
+            for record, read in parsed:
+                if read is not None:
+                    await self._on_record(record, read)
+            return
         for record in records:
             await self._on_record(record)
 
-    async def _on_record(self, record: Any) -> None:
+    async def _read(self, record: Any) -> tuple[IntegrationEvent, Delivery] | None:
+        """The event and its delivery; None when ignored or dead-lettered as unreadable."""
         headers = envelope.decode_headers(record.headers)
         try:
             env = envelope.read(headers)
             if self.handles is not None and env.type not in self.handles:
                 self.stats.ignored += 1
-                return
+                return None
             event = parse(env.type, record.value)
         except UnknownEventType:
             self.stats.ignored += 1  # a newer producer's event we do not know yet
-            return
+            return None
         except (envelope.EnvelopeError, ValidationError, ValueError) as exc:
             await self._dead_letter(record, headers, exc, attempts=0)
-            return
-        delivery = Delivery(upstream=record.topic, position=env.sequence, envelope=env)
+            return None
+        return event, Delivery(upstream=record.topic, position=env.sequence, envelope=env)
+
+    async def _on_record(self, record: Any, read: tuple[IntegrationEvent, Delivery] | None = None) -> None:
+        if read is None:
+            read = await self._read(record)
+            if read is None:
+                return
+        headers = envelope.decode_headers(record.headers)
+        event, delivery = read
+        env = delivery.envelope
         parent = telemetry.extract(headers)
         with (
             self._tracer.start_as_current_span(
