@@ -13,6 +13,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -180,8 +181,13 @@ class Directory:
             "text": {w: (np.array([i for i, _ in v], dtype=np.int64), np.array([tf for _, tf in v], dtype=float))
                      for w, v in text.items()},
             "lengths": np.array([e.length for e in entries], dtype=float),
-            "published": np.array([e.published_at for e in entries]),
+            "published": np.array([datetime.fromisoformat(e.published_at).timestamp() for e in entries], dtype=float),
+            "ids": np.array([e.listing_id for e in entries], dtype=str),
         }
+        # Tie-breaks sort by id; an integer rank of the id sorts much faster than strings.
+        rank = np.empty(n, dtype=np.int64)
+        rank[np.argsort(self._columns["ids"], kind="stable")] = np.arange(n)
+        self._columns["rank"] = rank
         self._dirty = False
         self._next_build_at = time.monotonic() + max(self.refresh_interval, 4 * (time.monotonic() - started))
         return self._columns
@@ -265,15 +271,14 @@ class Directory:
         elif sort == "distance":
             key = np.nan_to_num(distance[idx], nan=math.inf)  # type: ignore[index]
         else:  # newest
-            key = -np.array([time.mktime(time.strptime(p[:19], "%Y-%m-%dT%H:%M:%S")) for p in cols["published"][idx]]) \
-                if len(idx) else np.zeros(0)
-        ids = np.array([entries[i].listing_id for i in idx])
-        order = np.lexsort((ids, key)) if len(idx) else np.zeros(0, dtype=np.int64)
-        if query.cursor:
-            after_key, after_id = _decode(query.cursor, sort)
-            keep = [(k > after_key) or (k == after_key and lid > after_id)
-                    for k, lid in zip(key[order], ids[order], strict=True)]
-            order = order[np.array(keep, dtype=bool)] if len(order) else order
+            key = -cols["published"][idx]
+        ids = cols["ids"][idx]
+        order = np.lexsort((cols["rank"][idx], key)) if len(idx) else np.zeros(0, dtype=np.int64)
+        after = _decode(query.cursor, sort) if query.cursor else None
+        if after is not None and len(order):
+            after_key, after_id = after
+            k, lid = key[order], ids[order]
+            order = order[(k > after_key) | ((k == after_key) & (lid > after_id))]
         page = order[: query.limit]
         items = []
         for j in page:
