@@ -16,8 +16,6 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
-
 from servicekit import devstack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -108,21 +106,13 @@ def main() -> int:
 
 def wait_ready(name: str, port: int, procs: list[tuple[str, subprocess.Popen[bytes]]], logs: Path,
                timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    last = ""
-    while time.monotonic() < deadline:
+    def dead() -> str | None:
         for pname, proc in procs:
             if proc.poll() is not None:
-                raise RuntimeError(f"{pname} exited with {proc.returncode}; see {logs / (pname + '.log')}")
-        try:
-            resp = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
-            if resp.status_code == 200:
-                return
-            last = resp.text
-        except httpx.HTTPError as exc:
-            last = str(exc)
-        time.sleep(0.3)
-    raise RuntimeError(f"{name} not ready after {timeout}s: {last}")
+                return f"{pname} exited with {proc.returncode}; see {logs / (pname + '.log')}"
+        return None
+
+    devstack.wait_http_ready(f"http://127.0.0.1:{port}", dead, timeout)
 
 
 if __name__ == "__main__":

@@ -40,6 +40,28 @@ def wait_port(port: int, timeout: float = 20.0, host: str = "127.0.0.1") -> None
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
 
 
+def wait_http_ready(url: str, alive: Any = None, timeout: float = 60.0) -> None:
+    """Poll ``url``/readyz until it answers 200; ``alive()`` returning a message means the
+    process died (raised at once, not after the timeout)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        dead = alive() if alive else None
+        if dead:
+            raise RuntimeError(dead)
+        try:
+            resp = httpx.get(f"{url}/readyz", timeout=2)
+            if resp.status_code == 200:
+                return
+            last = resp.text
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} not ready after {timeout}s: {last}")
+
+
 def start_tansu(port: int, log_path: Path | None = None) -> subprocess.Popen[bytes]:
     url = f"tcp://127.0.0.1:{port}"
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by the process

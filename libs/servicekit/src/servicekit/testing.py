@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from servicekit import devstack
@@ -131,20 +130,15 @@ class ServiceProcess:
         return self
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        last = ""
-        while time.monotonic() < deadline:
+        def dead() -> str | None:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"{self.script} exited {self.proc.returncode}:\n{self.tail()}")
-            try:
-                resp = httpx.get(f"{self.url}/readyz", timeout=2)
-                if resp.status_code == 200:
-                    return
-                last = resp.text
-            except httpx.HTTPError as exc:
-                last = repr(exc)
-            time.sleep(0.2)
-        raise TimeoutError(f"{self.script} not ready: {last}\n{self.tail()}")
+                return f"{self.script} exited {self.proc.returncode}:\n{self.tail()}"
+            return None
+
+        try:
+            devstack.wait_http_ready(self.url, dead, timeout)
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc}\n{self.tail()}") from exc
 
     def kill(self) -> None:
         """SIGKILL: no shutdown hooks, no flush — a crash."""

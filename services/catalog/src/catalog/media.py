@@ -3,13 +3,12 @@ limited in size per kind, kept in a local folder (content-addressed)."""
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from servicekit.uploads import check_upload
+from servicekit.uploads import check_upload, store_content_addressed
 
 
 class MediaStore:
@@ -22,13 +21,7 @@ class MediaStore:
     def put(self, listing_id: UUID, filename: str, declared: str | None, data: bytes) -> dict[str, Any]:
         """Checks and stores the file; raises servicekit.uploads.UploadRejected."""
         ftype = check_upload(data, filename, declared, allowed_kinds=set(self.limits), max_bytes=self.limits)
-        digest = hashlib.sha256(data).hexdigest()
-        path = self.folder / str(listing_id) / digest
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            tmp = path.with_suffix(".part")
-            tmp.write_bytes(data)
-            tmp.replace(path)
+        digest = store_content_addressed(self.folder / str(listing_id), data)
         media_id = uuid.uuid4()
         return {"media_id": str(media_id), "kind": ftype.kind, "content_type": ftype.content_type,
                 "url": f"{self.public_url}/v1/media/{listing_id}/{media_id}", "sha256": digest, "size": len(data)}

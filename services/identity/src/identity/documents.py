@@ -6,7 +6,6 @@ name) and is kept sealed; erasure removes the files."""
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
 from dataclasses import dataclass
@@ -14,7 +13,7 @@ from pathlib import Path
 from uuid import UUID
 
 from servicekit.database import Database
-from servicekit.uploads import UploadRejected, check_upload
+from servicekit.uploads import UploadRejected, check_upload, store_content_addressed
 from servicekit.vault import PersonalDataVault
 
 DOCS_DDL = [
@@ -67,14 +66,8 @@ class DocumentStore:
         if ftype.content_type not in ("application/pdf", "image/png", "image/jpeg"):
             raise DocumentRejected("file", "must be a PDF, PNG or JPEG document", status=415)
         actual = ftype.content_type
-        digest = hashlib.sha256(data).hexdigest()
+        digest = store_content_addressed(self.folder / str(owner_id), data)
         doc_id = uuid.uuid4()
-        path = self.folder / str(owner_id) / digest
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
-            tmp = path.with_suffix(".part")
-            tmp.write_bytes(data)
-            tmp.replace(path)
         sealed_name = self.vault.seal(owner_id, filename[:255])  # its own transaction, before ours
         with self.db.transaction() as cur:
             cur.execute(
