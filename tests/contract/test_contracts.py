@@ -130,7 +130,9 @@ def sample(cls: Any) -> dict[str, Any]:
         if name in values:
             continue
         ann = str(f.annotation)
-        if "UUID" in ann:
+        if "datetime" in ann:
+            values[name] = datetime.now(UTC).isoformat()
+        elif "UUID" in ann:
             values[name] = str(uuid4())
         elif "list" in ann:
             values[name] = ["en"] if name == "languages" else ["student"] if name == "roles" else ["Algebra I"]

@@ -5,6 +5,7 @@ matching directory) needs no other read to show it."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import ClassVar, Literal
 from uuid import UUID
 
@@ -114,3 +115,25 @@ class ListingWithdrawn(_CatalogEvent):
     listing_id: UUID
     tutor_id: UUID
     reason_code: Literal["by_tutor", "by_staff", "tutor_erased", "tutor_role_revoked"]
+
+
+class PromotionCreated(_CatalogEvent):
+    """A tutor offers a discount code on a listing; booking honours it within its limits."""
+
+    consumers = ("booking", "matching")
+    listing_id: UUID
+    promotion_id: UUID
+    tutor_id: UUID
+    code: str
+    percent_off: int | None = None
+    credits_off: int | None = None
+    max_redemptions: int | None = None
+    expires_at: datetime
+
+
+class PromotionEnded(_CatalogEvent):
+    """A promotion was ended early by its tutor (expiry needs no event)."""
+
+    consumers = ("booking", "matching")
+    listing_id: UUID
+    promotion_id: UUID

@@ -235,3 +235,39 @@ def test_every_non_public_route_refuses_an_anonymous_caller(h: Harness) -> None:
             url = (path.replace("{listing_id}", str(uuid.uuid4())).replace("{tutor_id}", str(uuid.uuid4()))
                    .replace("{subject_id}", "x"))
             assert h.client.request(method.upper(), url).status_code == 401, (method, path)
+
+
+def test_promotions_have_rules_and_reach_the_public_stream(h: Harness) -> None:
+    from catalog.translate import to_contract
+
+    tutor = uuid.uuid4()
+    auth = token(tutor, "tutor")
+    lid = h.client.post("/v1/listings", json=LISTING, headers=auth).json()["listing_id"]
+    future = "2030-01-01T00:00:00+00:00"
+    ok = h.client.post(f"/v1/listings/{lid}/promotions", headers=auth,
+                       json={"code": "exam-week", "percent_off": 20, "max_redemptions": 10, "expires_at": future})
+    assert ok.status_code == 201, ok.text
+    assert ok.json()["code"] == "EXAM-WEEK"
+    for body, field in (
+        ({"code": "EXAM-WEEK", "percent_off": 10, "expires_at": future}, None),  # duplicate: 409
+        ({"code": "X!", "percent_off": 10, "expires_at": future}, "code"),
+        ({"code": "HALF", "percent_off": 150, "expires_at": future}, "percent_off"),
+        ({"code": "BOTH", "percent_off": 10, "credits_off": 2, "expires_at": future}, "percent_off"),
+        ({"code": "PAST", "credits_off": 2, "expires_at": "2020-01-01T00:00:00+00:00"}, "expires_at"),
+        ({"code": "NAIVE", "credits_off": 2, "expires_at": "2030-01-01T00:00:00"}, "expires_at"),
+    ):
+        r = h.client.post(f"/v1/listings/{lid}/promotions", headers=auth, json=body)
+        if field is None:
+            assert r.status_code == 409, r.text
+        else:
+            assert r.status_code == 422 and field in {e["field"] for e in r.json()["errors"]}, (body, r.text)
+    other = h.client.post(f"/v1/listings/{lid}/promotions", headers=token(uuid.uuid4(), "tutor"),
+                          json={"code": "MINE", "percent_off": 5, "expires_at": future})
+    assert other.status_code == 403
+    pid = ok.json()["promotion_id"]
+    ended = h.client.post(f"/v1/listings/{lid}/promotions/{pid}/end", headers=auth)
+    assert ended.status_code == 200 and ended.json()["items"][0]["ended"] is True
+    public = [to_contract(h.app.mapper.to_domain_event(n)) for n in h.app.recorder.select_notifications(start=1,
+                                                                                                        limit=1000)]
+    names = [type(e).__name__ for e in public if e is not None]
+    assert names == ["PromotionCreated", "PromotionEnded"]

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
 
 from alphapeer_contracts import identity as idc
 from alphapeer_contracts.base import IntegrationEvent
 from catalog.domain.errors import NotFound, NotOwner
-from catalog.domain.listing import Listing, TutorStanding, build_snapshot
+from catalog.domain.listing import Listing, TutorStanding, build_snapshot, check_promotion
 from catalog.domain.taxonomy import Taxonomy
 from servicekit.eventstore import ServiceApplication
 from servicekit.subscriber import Delivery
@@ -110,6 +111,23 @@ class CatalogApplication(ServiceApplication):
         listing = self._owned(listing_id, actor)
         listing.add_media(media)
         self.save(listing)
+
+    def add_promotion(self, listing_id: UUID, actor: UUID, code: str, percent_off: int | None,
+                      credits_off: int | None, max_redemptions: int | None, expires_at: datetime) -> UUID:
+        listing = self._owned(listing_id, actor)
+        code = check_promotion(code, percent_off, credits_off, max_redemptions, expires_at, datetime.now(UTC))
+        promotion_id = uuid4()
+        listing.add_promotion(promotion_id, code, percent_off, credits_off, max_redemptions, expires_at)
+        self.save(listing)
+        return promotion_id
+
+    def end_promotion(self, listing_id: UUID, actor: UUID, promotion_id: UUID) -> None:
+        listing = self._owned(listing_id, actor)
+        listing.end_promotion(promotion_id)
+        self.save(listing)
+
+    def promotions_of(self, listing_id: UUID, actor: UUID, staff: bool) -> list[dict[str, Any]]:
+        return list(self._owned(listing_id, actor, staff=staff).promotions)
 
     def get_listing(self, listing_id: UUID) -> ListingView:
         listing = self._listing(listing_id)

@@ -13,7 +13,7 @@ from catalog.domain.errors import CatalogError, Conflict, NotEligible, NotFound,
 from catalog.domain.listing import COMMUNICATION, SESSION_MINUTES, TEACHING_STYLES
 from catalog.domain.taxonomy import LEVELS
 from catalog.media import MediaStore
-from catalog.schemas import ListingIn, SubjectIn
+from catalog.schemas import ListingIn, PromotionIn, SubjectIn
 from servicekit.auth import Principal, current_principal, require_roles
 from servicekit.gateway import problem_response
 from servicekit.problems import Problem, field_error
@@ -143,6 +143,26 @@ def add_media(listing_id: UUID, principal: Tutor, app: App, request: Request,
         raise field_error(exc.field, exc.reason, status=exc.status, title="Upload rejected") from exc
     app.add_media(listing_id, principal.user_id, item)
     return item
+
+
+@listings.post("/{listing_id}/promotions", status_code=status.HTTP_201_CREATED,
+               summary="Offer a discount code on a listing, with an expiry and an optional limit (owner)")
+def add_promotion(listing_id: UUID, body: PromotionIn, principal: Tutor, app: App) -> dict[str, Any]:
+    promotion_id = app.add_promotion(listing_id, principal.user_id, body.code, body.percent_off, body.credits_off,
+                                     body.max_redemptions, body.expires_at)
+    return next(p for p in app.promotions_of(listing_id, principal.user_id, False)
+                if p["promotion_id"] == str(promotion_id))
+
+
+@listings.get("/{listing_id}/promotions", summary="A listing's promotions (owner or staff)")
+def list_promotions(listing_id: UUID, principal: AnyUser, app: App) -> dict[str, Any]:
+    return {"items": app.promotions_of(listing_id, principal.user_id, principal.is_staff)}
+
+
+@listings.post("/{listing_id}/promotions/{promotion_id}/end", summary="End a promotion early (owner)")
+def end_promotion(listing_id: UUID, promotion_id: UUID, principal: Tutor, app: App) -> dict[str, Any]:
+    app.end_promotion(listing_id, principal.user_id, promotion_id)
+    return {"items": app.promotions_of(listing_id, principal.user_id, False)}
 
 
 @media.get("/{listing_id}/{media_id}", summary="A sample file of a published listing (public)",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
 
 class Strict(BaseModel):
@@ -57,3 +57,11 @@ class ListingIn(Strict):
     bio: str | None = Field(default=None, max_length=3000)
     qualifications: str | None = Field(default=None, max_length=1000)
     trial: TrialIn | None = None
+
+
+class PromotionIn(Strict):
+    code: str = Field(min_length=4, max_length=20, examples=["EXAM-WEEK"])
+    percent_off: StrictInt | None = None
+    credits_off: StrictInt | None = None
+    max_redemptions: StrictInt | None = None
+    expires_at: AwareDatetime

@@ -24,4 +24,11 @@ def to_contract(e: Any) -> IntegrationEvent | None:
     if isinstance(e, _L.Withdrawn):
         return c.ListingWithdrawn(listing_id=e.originator_id, tutor_id=e.tutor_id, reason_code=e.reason_code,
                                   occurred_at=e.timestamp)
+    if isinstance(e, _L.PromotionAdded):
+        return c.PromotionCreated(listing_id=e.originator_id, promotion_id=e.promotion_id, tutor_id=e.tutor_id,
+                                  code=e.code, percent_off=e.percent_off, credits_off=e.credits_off,
+                                  max_redemptions=e.max_redemptions, expires_at=e.expires_at,
+                                  occurred_at=e.timestamp)
+    if isinstance(e, _L.PromotionEnded):
+        return c.PromotionEnded(listing_id=e.originator_id, promotion_id=e.promotion_id, occurred_at=e.timestamp)
     return None

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from catalog.domain.errors import Conflict, NotEligible, ValidationError
+from catalog.domain.errors import Conflict, NotEligible, NotFound, ValidationError
 from catalog.domain.taxonomy import Taxonomy, check_level
 
 SESSION_MINUTES = (15, 30, 45, 60, 90, 120)
@@ -144,6 +145,7 @@ class Listing(Aggregate):
         self.tutor_id = tutor_id
         self.snapshot = snapshot
         self.status = "draft"
+        self.promotions: list[dict[str, Any]] = []
 
     @property
     def visible(self) -> bool:
@@ -168,6 +170,35 @@ class Listing(Aggregate):
             raise ValidationError("file", f"a listing shows at most {limit} media files")
         # An edit like any other: the event carries the whole snapshot.
         self._edited({**self.snapshot, "media": [*self.snapshot.get("media", []), media]}, self.visible)
+
+    def add_promotion(self, promotion_id: UUID, code: str, percent_off: int | None, credits_off: int | None,
+                      max_redemptions: int | None, expires_at: datetime) -> None:
+        self._check_open()
+        if any(p["code"] == code and not p["ended"] for p in self.promotions):
+            raise Conflict(f"the code {code} is already in use on this listing")
+        self._promotion_added(promotion_id, code, percent_off, credits_off, max_redemptions, expires_at,
+                              self.tutor_id)
+
+    @event("PromotionAdded")
+    def _promotion_added(self, promotion_id: UUID, code: str, percent_off: int | None, credits_off: int | None,
+                         max_redemptions: int | None, expires_at: datetime, tutor_id: UUID) -> None:
+        self.promotions.append({"promotion_id": str(promotion_id), "code": code, "percent_off": percent_off,
+                                "credits_off": credits_off, "max_redemptions": max_redemptions,
+                                "expires_at": expires_at.isoformat(), "ended": False})
+
+    def end_promotion(self, promotion_id: UUID) -> None:
+        found = next((p for p in self.promotions if p["promotion_id"] == str(promotion_id)), None)
+        if found is None:
+            raise NotFound("no such promotion")
+        if found["ended"]:
+            raise Conflict("the promotion has already ended")
+        self._promotion_ended(promotion_id)
+
+    @event("PromotionEnded")
+    def _promotion_ended(self, promotion_id: UUID) -> None:
+        for p in self.promotions:
+            if p["promotion_id"] == str(promotion_id):
+                p["ended"] = True
 
     def publish(self, standing: TutorStanding | None) -> None:
         self._check_open()
@@ -199,6 +230,29 @@ class Listing(Aggregate):
     @event("Withdrawn")
     def _withdrawn(self, reason_code: str, tutor_id: UUID) -> None:
         self.status = "withdrawn"
+
+
+_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{2,18}[A-Z0-9]$")
+
+
+def check_promotion(code: str, percent_off: int | None, credits_off: int | None, max_redemptions: int | None,
+                    expires_at: datetime, now: datetime) -> str:
+    code = code.strip().upper()
+    if not _CODE.match(code):
+        raise ValidationError("code", "must be 4 to 20 letters, digits or dashes")
+    if (percent_off is None) == (credits_off is None):
+        raise ValidationError("percent_off", "give either percent_off or credits_off")
+    if percent_off is not None and not 1 <= percent_off <= 100:
+        raise ValidationError("percent_off", "must be between 1 and 100")
+    if credits_off is not None and credits_off < 1:
+        raise ValidationError("credits_off", "must be at least 1")
+    if max_redemptions is not None and max_redemptions < 1:
+        raise ValidationError("max_redemptions", "must be at least 1")
+    if expires_at.tzinfo is None:
+        raise ValidationError("expires_at", "must carry a time zone")
+    if expires_at <= now:
+        raise ValidationError("expires_at", "must be in the future")
+    return code
 
 
 class TutorStanding(Aggregate):
