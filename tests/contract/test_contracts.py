@@ -126,6 +126,9 @@ def sample(cls: Any) -> dict[str, Any]:
     values: dict[str, Any] = {"occurred_at": datetime.now(UTC).isoformat()}
     if "listing" in cls.model_fields:
         values["listing"] = LISTING
+    if "modules" in cls.model_fields:
+        values["modules"] = [{"title": "Linear equations", "material_count": 2, "has_quiz": True}]
+        values["completion"] = {"min_quiz_score_pct": 70, "modules_required": 1}
     for name, f in cls.model_fields.items():
         if name in values:
             continue
@@ -136,10 +139,10 @@ def sample(cls: Any) -> dict[str, Any]:
             values[name] = str(uuid4())
         elif "list" in ann:
             values[name] = ["en"] if name == "languages" else ["student"] if name == "roles" else ["Algebra I"]
-        elif "int" in ann:
-            values[name] = 2
         elif "Literal" in ann:
             values[name] = f.annotation.__args__[0]
+        elif "int" in ann:
+            values[name] = 2
         elif "Referral" in ann:
             values[name] = {"channel": "poster"}
         else:

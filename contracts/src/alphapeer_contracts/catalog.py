@@ -137,3 +137,48 @@ class PromotionEnded(_CatalogEvent):
     consumers = ("booking", "matching")
     listing_id: UUID
     promotion_id: UUID
+
+
+class CourseModule(_Part):
+    title: str
+    summary: str = ""
+    material_count: int = 0
+    has_quiz: bool = False
+
+
+class CoursePublished(_CatalogEvent):
+    """A course is open for enrolment (answer keys never leave catalog)."""
+
+    key_field: ClassVar[str] = "course_id"
+    consumers = ("matching", "booking", "reputation")
+    course_id: UUID
+    creator_id: UUID
+    title: str
+    description: str = ""
+    subject_id: str
+    level: Level
+    modules: list[CourseModule]
+    completion: dict[str, int]
+    levels: list[str] = []
+    price_credits: int = 0
+
+
+class CourseRetired(_CatalogEvent):
+    """No new enrolments; current learners keep access."""
+
+    key_field: ClassVar[str] = "course_id"
+    consumers = ("matching", "booking", "reputation")
+    course_id: UUID
+    reason_code: Literal["outdated", "replaced", "quality", "creator_left", "other"]
+
+
+class EnrolmentCreated(_CatalogEvent):
+    """A learner enrolled in a course, possibly paid by a funder (the ledger settles it)."""
+
+    key_field: ClassVar[str] = "course_id"
+    consumers = ("ledger", "reputation", "sessions")
+    course_id: UUID
+    enrolment_id: UUID
+    student_id: UUID
+    funded_by: UUID | None = None
+    price_credits: int = 0

@@ -271,3 +271,77 @@ def test_promotions_have_rules_and_reach_the_public_stream(h: Harness) -> None:
                                                                                                         limit=1000)]
     names = [type(e).__name__ for e in public if e is not None]
     assert names == ["PromotionCreated", "PromotionEnded"]
+
+
+COURSE = {
+    "title": "Algebra I in six weeks",
+    "description": "From linear equations to quadratics.",
+    "subject_id": "mathematics.algebra-i",
+    "level": "introductory",
+    "modules": [
+        {"title": "Linear equations", "materials": [{"title": "Notes", "url": "https://example.org/linear.pdf"}],
+         "quiz": [{"prompt": "Solve 2x = 6", "choices": ["2", "3", "6"], "answer": 1}]},
+        {"title": "Quadratics", "quiz": [{"prompt": "Roots of x^2-1", "choices": ["±1", "1"], "answer": 0}]},
+    ],
+    "completion": {"min_quiz_score_pct": 80},
+    "levels": ["Bronze", "Silver", "Gold"],
+    "price_credits": 30,
+}
+
+
+def test_a_course_is_authored_published_enrolled_and_retired_without_leaking_answers(h: Harness) -> None:
+    from catalog.translate import to_contract
+
+    creator, student, funder = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    made = h.client.post("/v1/courses", json=COURSE, headers=token(creator, "creator"))
+    assert made.status_code == 201, made.text
+    cid = made.json()["course_id"]
+    assert made.json()["syllabus"][0]["quiz"][0]["answer"] == 1  # the creator sees the key
+    assert made.json()["completion"] == {"min_quiz_score_pct": 80, "modules_required": 2}
+    # Not published: learners cannot see it or enrol.
+    assert h.client.get(f"/v1/courses/{cid}", headers=token(student, "student")).status_code == 404
+    assert h.client.post(f"/v1/courses/{cid}/enrolments", json={},
+                         headers=token(student, "student")).status_code == 409
+    assert h.client.post(f"/v1/courses/{cid}/publish", headers=token(creator, "creator")).status_code == 200
+    seen = h.client.get(f"/v1/courses/{cid}", headers=token(student, "student")).json()
+    assert "answer" not in seen["syllabus"][0]["quiz"][0] and seen["syllabus"][0]["quiz"][0]["choices"]
+    enrolled = h.client.post(f"/v1/courses/{cid}/enrolments", json={"funded_by": str(funder)},
+                             headers=token(student, "student"))
+    assert enrolled.status_code == 201 and enrolled.json()["funded_by"] == str(funder)
+    assert h.client.post(f"/v1/courses/{cid}/enrolments", json={},
+                         headers=token(student, "student")).status_code == 409  # twice
+    assert h.client.post(f"/v1/courses/{cid}/retire", json={"reason_code": "outdated"},
+                         headers=token(uuid.uuid4(), "creator")).status_code == 403  # not theirs
+    assert h.client.post(f"/v1/courses/{cid}/retire", json={"reason_code": "outdated"},
+                         headers=token(creator, "creator")).status_code == 200
+    late = h.client.post(f"/v1/courses/{cid}/enrolments", json={}, headers=token(uuid.uuid4(), "student"))
+    assert late.status_code == 409 and "retired" in late.json()["detail"]
+
+    public = [to_contract(h.app.mapper.to_domain_event(n)) for n in h.app.recorder.select_notifications(start=1,
+                                                                                                        limit=1000)]
+    events = [e for e in public if e is not None]
+    assert [type(e).__name__ for e in events] == ["CoursePublished", "EnrolmentCreated", "CourseRetired"]
+    assert "answer" not in events[0].model_dump_json()
+    assert events[1].funded_by == funder and events[1].price_credits == 30  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"subject_id": "mathematics.alchemy"}, "subject_id"),
+    ({"level": "guru"}, "level"),
+    ({"modules": []}, "modules"),
+    ({"modules": [{"title": "M", "quiz": [{"prompt": "?", "choices": ["a", "b"], "answer": 5}]}]},
+     "modules.0.quiz.0.answer"),
+    ({"modules": [{"title": "M", "materials": [{"title": "x", "url": "ftp://nope/file"}]}]},
+     "modules.0.materials.0.url"),
+    ({"completion": {"min_quiz_score_pct": 80, "modules_required": 9}}, "completion.modules_required"),
+    ({"price_credits": -3}, "price_credits"),
+])
+def test_bad_courses_are_refused_with_the_field(h: Harness, change: dict, field: str) -> None:
+    r = h.client.post("/v1/courses", json={**COURSE, **change}, headers=token(uuid.uuid4(), "creator"))
+    assert r.status_code == 422, r.text
+    assert field in {e["field"] for e in r.json()["errors"]}, r.json()
+
+
+def test_only_creators_and_tutors_author_courses(h: Harness) -> None:
+    assert h.client.post("/v1/courses", json=COURSE, headers=token(uuid.uuid4(), "student")).status_code == 403
+    assert h.client.post("/v1/courses", json=COURSE, headers=token(uuid.uuid4(), "tutor")).status_code == 201

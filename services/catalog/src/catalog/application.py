@@ -11,9 +11,10 @@ from eventsourcing.application import AggregateNotFoundError
 
 from alphapeer_contracts import identity as idc
 from alphapeer_contracts.base import IntegrationEvent
-from catalog.domain.errors import NotFound, NotOwner
+from catalog.domain.course import Course, build_syllabus, check_completion
+from catalog.domain.errors import NotFound, NotOwner, ValidationError
 from catalog.domain.listing import Listing, TutorStanding, build_snapshot, check_promotion
-from catalog.domain.taxonomy import Taxonomy
+from catalog.domain.taxonomy import Taxonomy, check_level
 from servicekit.eventstore import ServiceApplication
 from servicekit.subscriber import Delivery
 
@@ -144,6 +145,75 @@ class CatalogApplication(ServiceApplication):
             return {"approved": False, "suspended": False, "erased": False, "may_publish": False}
         return {"approved": s.approved, "suspended": s.suspended, "erased": s.erased, "may_publish": s.may_publish}
 
+    # -- courses ---------------------------------------------------------------------------
+
+    def _course(self, course_id: UUID) -> Course:
+        try:
+            found: Any = self.repository.get(course_id)
+        except AggregateNotFoundError:
+            raise NotFound("no such course") from None
+        if not isinstance(found, Course):
+            raise NotFound("no such course")
+        return found
+
+    def create_course(self, creator_id: UUID, raw: dict[str, Any]) -> UUID:
+        tax = self.taxonomy()
+        subject = tax.subject(str(raw.get("subject_id", "")))
+        modules = build_syllabus(list(raw.get("modules") or []))
+        levels = [str(x).strip() for x in raw.get("levels") or [] if str(x).strip()]
+        price = raw.get("price_credits", 0)
+        if not isinstance(price, int) or price < 0:
+            raise ValidationError("price_credits", "must be a whole number, 0 or more")
+        course = Course(
+            creator_id=creator_id,
+            title=(raw.get("title") or "").strip() or _missing("title"),
+            description=(raw.get("description") or "").strip()[:5000],
+            subject_id=subject["subject_id"], level=check_level(str(raw.get("level", "")), "level"),
+            modules=modules, completion=check_completion(dict(raw.get("completion") or {}), len(modules)),
+            levels=levels, price_credits=price,
+        )
+        self.save(course)
+        return course.id
+
+    def publish_course(self, course_id: UUID, actor: UUID) -> None:
+        course = self._own_course(course_id, actor)
+        course.publish()
+        self.save(course)
+
+    def retire_course(self, course_id: UUID, actor: UUID, reason_code: str, staff: bool) -> None:
+        course = self._own_course(course_id, actor, staff)
+        course.retire(reason_code)
+        self.save(course)
+
+    def enrol(self, course_id: UUID, student_id: UUID, funded_by: UUID | None) -> UUID:
+        course = self._course(course_id)
+        enrolment_id = uuid4()
+        course.enrol(enrolment_id, student_id, funded_by)
+        self.save(course)
+        return enrolment_id
+
+    def _own_course(self, course_id: UUID, actor: UUID, staff: bool = False) -> Course:
+        course = self._course(course_id)
+        if course.creator_id != actor and not staff:
+            raise NotOwner("this course belongs to another creator")
+        return course
+
+    def course_view(self, course_id: UUID, actor: UUID, staff: bool) -> dict[str, Any]:
+        """The creator and staff see the syllabus with answer keys; everyone else, published
+        courses without them."""
+        course = self._course(course_id)
+        privileged = staff or course.creator_id == actor
+        if course.status != "published" and not privileged:
+            raise NotFound("no such course")
+        doc: dict[str, Any] = {"course_id": course.id, "creator_id": course.creator_id, "status": course.status,
+                               **course.public(), "enrolments": len(course.enrolled)}
+        if privileged:
+            doc["syllabus"] = course.modules
+        else:
+            doc["syllabus"] = [{**m, "quiz": [{k: v for k, v in q.items() if k != "answer"} for q in m["quiz"]]}
+                               for m in course.modules]
+        return doc
+
     # -- reactions to identity -----------------------------------------------------------
 
     def react_to_identity(self, event: IntegrationEvent, delivery: Delivery) -> list[Any]:
@@ -177,3 +247,7 @@ class CatalogApplication(ServiceApplication):
                     listing.withdraw(withdraw_reason)
                     changed.append(listing)
         return changed
+
+
+def _missing(field: str) -> str:
+    raise ValidationError(field, "is required")

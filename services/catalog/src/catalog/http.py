@@ -13,7 +13,7 @@ from catalog.domain.errors import CatalogError, Conflict, NotEligible, NotFound,
 from catalog.domain.listing import COMMUNICATION, SESSION_MINUTES, TEACHING_STYLES
 from catalog.domain.taxonomy import LEVELS
 from catalog.media import MediaStore
-from catalog.schemas import ListingIn, PromotionIn, SubjectIn
+from catalog.schemas import CourseIn, EnrolIn, ListingIn, PromotionIn, RetireIn, SubjectIn
 from servicekit.auth import Principal, current_principal, require_roles
 from servicekit.gateway import problem_response
 from servicekit.problems import Problem, field_error
@@ -192,4 +192,43 @@ def standing(tutor_id: UUID, principal: AnyUser, app: App) -> dict[str, Any]:
     return {"tutor_id": tutor_id, **app.standing_of(tutor_id)}
 
 
-ROUTERS = [subjects, listings, tutors, media]
+courses = APIRouter(prefix="/v1/courses", tags=["courses"])
+Creator = Annotated[Principal, Depends(require_roles("creator", "tutor"))]
+
+
+@courses.post("", status_code=status.HTTP_201_CREATED, summary="Draft a course (creator or approved tutor)")
+def create_course(body: CourseIn, principal: Creator, app: App, response: Response) -> dict[str, Any]:
+    raw = body.model_dump()
+    raw["completion"] = {k: v for k, v in raw["completion"].items() if v is not None}
+    course_id = app.create_course(principal.user_id, raw)
+    response.headers["Location"] = f"/v1/courses/{course_id}"
+    return app.course_view(course_id, principal.user_id, staff=False)
+
+
+@courses.get("/{course_id}", summary="A course; answer keys only for its creator and staff")
+def get_course(course_id: UUID, principal: AnyUser, app: App) -> dict[str, Any]:
+    return app.course_view(course_id, principal.user_id, principal.is_staff)
+
+
+@courses.post("/{course_id}/publish", summary="Open the course for enrolment (its creator)")
+def publish_course(course_id: UUID, principal: Creator, app: App) -> dict[str, Any]:
+    app.publish_course(course_id, principal.user_id)
+    return app.course_view(course_id, principal.user_id, staff=False)
+
+
+@courses.post("/{course_id}/retire", summary="Retire with a reason; no new enrolments (its creator or staff)")
+def retire_course(course_id: UUID, body: RetireIn, principal: AnyUser, app: App) -> dict[str, Any]:
+    app.retire_course(course_id, principal.user_id, body.reason_code, staff=principal.is_staff)
+    return app.course_view(course_id, principal.user_id, principal.is_staff)
+
+
+@courses.post("/{course_id}/enrolments", status_code=status.HTTP_201_CREATED,
+              summary="Enrol the signed-in student, optionally paid by a funder")
+def enrol(course_id: UUID, body: EnrolIn, principal: Annotated[Principal, Depends(require_roles("student"))],
+          app: App) -> dict[str, Any]:
+    enrolment_id = app.enrol(course_id, principal.user_id, body.funded_by)
+    return {"enrolment_id": enrolment_id, "course_id": course_id, "student_id": principal.user_id,
+            "funded_by": body.funded_by}
+
+
+ROUTERS = [subjects, listings, tutors, media, courses]

@@ -4,6 +4,7 @@ exists, a place for in-person tutoring, …) in the domain — both answer with 
 from __future__ import annotations
 
 from typing import Literal
+from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 
@@ -65,3 +66,45 @@ class PromotionIn(Strict):
     credits_off: StrictInt | None = None
     max_redemptions: StrictInt | None = None
     expires_at: AwareDatetime
+
+
+class MaterialIn(Strict):
+    title: str = Field(min_length=1, max_length=200)
+    url: str = Field(max_length=2048)
+
+
+class QuestionIn(Strict):
+    prompt: str = Field(min_length=1, max_length=1000)
+    choices: list[str] = Field(min_length=2, max_length=8)
+    answer: StrictInt = Field(description="index of the right choice; never shown to learners")
+
+
+class ModuleIn(Strict):
+    title: str = Field(min_length=1, max_length=200)
+    summary: str = Field(default="", max_length=2000)
+    materials: list[MaterialIn] = Field(default_factory=list, max_length=50)
+    quiz: list[QuestionIn] = Field(default_factory=list, max_length=100)
+
+
+class CompletionIn(Strict):
+    min_quiz_score_pct: StrictInt = 70
+    modules_required: StrictInt | None = None
+
+
+class CourseIn(Strict):
+    title: str = Field(min_length=3, max_length=200)
+    description: str = Field(default="", max_length=5000)
+    subject_id: str = Field(max_length=200)
+    level: str = Field(max_length=40)
+    modules: list[ModuleIn] = Field(min_length=1, max_length=60)
+    completion: CompletionIn = Field(default_factory=CompletionIn)
+    levels: list[str] = Field(default_factory=list, max_length=10, description="e.g. Bronze, Silver, Gold")
+    price_credits: StrictInt = Field(default=0, ge=0)
+
+
+class RetireIn(Strict):
+    reason_code: Literal["outdated", "replaced", "quality", "creator_left", "other"]
+
+
+class EnrolIn(Strict):
+    funded_by: UUID | None = Field(default=None, description="a funder (sponsor) paying for the learner")

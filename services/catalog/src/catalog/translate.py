@@ -7,8 +7,10 @@ from typing import Any
 
 from alphapeer_contracts import catalog as c
 from alphapeer_contracts.base import IntegrationEvent
+from catalog.domain.course import Course
 from catalog.domain.listing import Listing
 
+_C: Any = Course
 _L: Any = Listing  # event classes are made by the @event decorator, unseen by type checkers
 
 
@@ -31,4 +33,12 @@ def to_contract(e: Any) -> IntegrationEvent | None:
                                   occurred_at=e.timestamp)
     if isinstance(e, _L.PromotionEnded):
         return c.PromotionEnded(listing_id=e.originator_id, promotion_id=e.promotion_id, occurred_at=e.timestamp)
+    if isinstance(e, _C.Published):
+        return c.CoursePublished(course_id=e.originator_id, creator_id=e.creator_id, occurred_at=e.timestamp,
+                                 **e.public)
+    if isinstance(e, _C.Retired):
+        return c.CourseRetired(course_id=e.originator_id, reason_code=e.reason_code, occurred_at=e.timestamp)
+    if isinstance(e, _C.Enrolled):
+        return c.EnrolmentCreated(course_id=e.originator_id, enrolment_id=e.enrolment_id, student_id=e.student_id,
+                                  funded_by=e.funded_by, price_credits=e.price_credits, occurred_at=e.timestamp)
     return None
