@@ -9,10 +9,11 @@ import base64
 import json
 import math
 import re
+import sys
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -42,16 +43,24 @@ def words(text: str) -> list[str]:
     return out
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
+    """One searchable listing, kept compact: the public document as JSON text (parsed only
+    for the page returned), and just the values the indexes are built from."""
+
     listing_id: str
     tutor_id: str
-    doc: dict[str, Any]
+    doc_json: str
     display_name: str
     headline: str | None
     verified: bool
-    published_at: str
-    terms: dict[str, int] = field(default_factory=dict)
+    published: float
+    credits: float
+    lat: float
+    lon: float
+    radius: float
+    facets: tuple[str, ...]
+    terms: tuple[tuple[str, int], ...] = ()
     length: int = 0
 
 
@@ -133,11 +142,27 @@ class Directory:
         tokens = words(text)
         for w in tokens:
             terms[w] += 1
+        verified = row["background_check"] == "clear"
+        facets = {f"mode:{m}" for m in doc["modes"]} | {f"lang:{x.split('-')[0]}" for x in doc["languages"]}
+        facets |= {f"style:{x}" for x in doc.get("teaching_styles", [])}
+        facets |= {f"comm:{x}" for x in doc.get("communication", [])}
+        for subj in doc["subjects"]:
+            sid = subj["subject_id"]
+            facets |= {f"subject:{sid}", f"level:{sid}:{subj['level']}", f"anylevel:{subj['level']}"}
+        if verified:
+            facets.add("verified")
+        place = doc.get("place") or {}
+        credits = doc["rate"].get("credits_per_hour")
         self._entries[row["listing_id"]] = Entry(
-            listing_id=row["listing_id"], tutor_id=row["tutor_id"], doc=doc,
-            display_name=row.get("display_name") or "", headline=row.get("headline"),
-            verified=row["background_check"] == "clear", published_at=row["published_at"],
-            terms=dict(terms), length=len(tokens))
+            listing_id=row["listing_id"], tutor_id=row["tutor_id"], doc_json=json.dumps(_public(doc)),
+            display_name=row.get("display_name") or "", headline=row.get("headline"), verified=verified,
+            published=datetime.fromisoformat(row["published_at"]).timestamp(),
+            credits=float(credits) if credits is not None else math.nan,
+            lat=place["lat"] if place.get("lat") is not None else math.nan,
+            lon=place["lon"] if place.get("lon") is not None else math.nan,
+            radius=float(place.get("travel_radius_km") or 0),
+            facets=tuple(sorted(sys.intern(f) for f in facets)),
+            terms=tuple((sys.intern(w), tf) for w, tf in terms.items()), length=len(tokens))
 
     def _build(self) -> dict[str, Any]:
         """Columns and inverted indexes, rebuilt when something changed (at most once per
@@ -149,31 +174,16 @@ class Directory:
         started = time.monotonic()
         entries = list(self._entries.values())
         n = len(entries)
-        credits = np.full(n, np.nan)
-        lat = np.full(n, np.nan)
-        lon = np.full(n, np.nan)
-        radius = np.zeros(n)
+        credits = np.array([e.credits for e in entries], dtype=float)
+        lat = np.array([e.lat for e in entries], dtype=float)
+        lon = np.array([e.lon for e in entries], dtype=float)
+        radius = np.array([e.radius for e in entries], dtype=float)
         postings: dict[str, list[int]] = defaultdict(list)
         text: dict[str, list[tuple[int, int]]] = defaultdict(list)
         for i, e in enumerate(entries):
-            d = e.doc
-            if d["rate"].get("credits_per_hour") is not None:
-                credits[i] = d["rate"]["credits_per_hour"]
-            place = d.get("place") or {}
-            if place.get("lat") is not None:
-                lat[i], lon[i] = place["lat"], place["lon"]
-                radius[i] = place.get("travel_radius_km") or 0
-            keys = {f"mode:{m}" for m in d["modes"]} | {f"lang:{x.split('-')[0]}" for x in d["languages"]}
-            keys |= {f"style:{x}" for x in d.get("teaching_styles", [])}
-            keys |= {f"comm:{x}" for x in d.get("communication", [])}
-            for s in d["subjects"]:
-                sid = s["subject_id"]
-                keys |= {f"subject:{sid}", f"level:{sid}:{s['level']}", f"anylevel:{s['level']}"}
-            if e.verified:
-                keys.add("verified")
-            for k in keys:
+            for k in e.facets:
                 postings[k].append(i)
-            for w, tf in e.terms.items():
+            for w, tf in e.terms:
                 text[w].append((i, tf))
         self._columns = {
             "entries": entries, "credits": credits, "lat": np.radians(lat), "lon": np.radians(lon), "radius": radius,
@@ -181,7 +191,7 @@ class Directory:
             "text": {w: (np.array([i for i, _ in v], dtype=np.int64), np.array([tf for _, tf in v], dtype=float))
                      for w, v in text.items()},
             "lengths": np.array([e.length for e in entries], dtype=float),
-            "published": np.array([datetime.fromisoformat(e.published_at).timestamp() for e in entries], dtype=float),
+            "published": np.array([e.published for e in entries], dtype=float),
             "ids": np.array([e.listing_id for e in entries], dtype=str),
         }
         # Tie-breaks sort by id; an integer rank of the id sorts much faster than strings.
@@ -284,7 +294,7 @@ class Directory:
         for j in page:
             e = entries[idx[j]]
             item = {"listing_id": e.listing_id, "tutor_id": e.tutor_id, "display_name": e.display_name,
-                    "headline": e.headline, "verified": e.verified, **_public(e.doc)}
+                    "headline": e.headline, "verified": e.verified, **json.loads(e.doc_json)}
             if query.q:
                 item["relevance"] = round(float(relevance[idx[j]]), 4)
             if distance is not None and not math.isnan(distance[idx[j]]):
