@@ -232,8 +232,12 @@ def test_suspension_blocks_sign_in_and_current_tokens_and_reinstatement_restores
     client: TestClient, people: dict[str, Any]
 ) -> None:
     bob, admin = people["bob"], bearer(people["admin_token"])
+    refresh = client.post("/v1/auth/login", json={"email": "bob@uni.example", "password": PASSWORD}).json()
     r = client.post(f"/v1/users/{bob}/suspension", headers=admin, json={"reason_code": "conduct", "note": "spam"})
     assert r.status_code == 200, r.text
+    # A refresh token issued before the suspension no longer yields tokens.
+    again = client.post("/v1/auth/refresh", json={"refresh_token": refresh["refresh_token"]})
+    assert again.status_code in (401, 403) and "access_token" not in again.json()
     assert client.get("/v1/users/me", headers=bearer(people["bob_token"])).status_code == 403
     r = client.post("/v1/auth/login", json={"email": "bob@uni.example", "password": PASSWORD})
     assert r.status_code == 403 and r.json()["title"] == "Account suspended"

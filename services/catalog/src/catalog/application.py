@@ -14,6 +14,7 @@ from alphapeer_contracts.base import IntegrationEvent
 from catalog.domain.course import Course, build_syllabus, check_completion
 from catalog.domain.errors import NotFound, NotOwner, ValidationError
 from catalog.domain.listing import Listing, TutorStanding, build_snapshot, check_promotion
+from catalog.domain.rules import text_field
 from catalog.domain.taxonomy import Taxonomy, check_level
 from servicekit.eventstore import ServiceApplication
 from servicekit.subscriber import Delivery
@@ -166,8 +167,8 @@ class CatalogApplication(ServiceApplication):
             raise ValidationError("price_credits", "must be a whole number, 0 or more")
         course = Course(
             creator_id=creator_id,
-            title=(raw.get("title") or "").strip() or _missing("title"),
-            description=(raw.get("description") or "").strip()[:5000],
+            title=text_field("title", raw.get("title"), 3, 200),
+            description=text_field("description", raw.get("description"), 0, 5000),
             subject_id=subject["subject_id"], level=check_level(str(raw.get("level", "")), "level"),
             modules=modules, completion=check_completion(dict(raw.get("completion") or {}), len(modules)),
             levels=levels, price_credits=price,
@@ -247,7 +248,3 @@ class CatalogApplication(ServiceApplication):
                     listing.withdraw(withdraw_reason)
                     changed.append(listing)
         return changed
-
-
-def _missing(field: str) -> str:
-    raise ValidationError(field, "is required")

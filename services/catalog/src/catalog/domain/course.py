@@ -10,15 +10,9 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from catalog.domain.errors import Conflict, ValidationError
+from catalog.domain.rules import text_field
 
 RETIRE_REASONS = ("outdated", "replaced", "quality", "creator_left", "other")
-
-
-def _text(field: str, value: Any, lo: int, hi: int) -> str:
-    value = (str(value) if value is not None else "").strip()
-    if not lo <= len(value) <= hi:
-        raise ValidationError(field, f"must be {lo} to {hi} characters")
-    return value
 
 
 def build_syllabus(modules: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -28,24 +22,24 @@ def build_syllabus(modules: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for i, m in enumerate(modules):
         materials = []
         for j, mat in enumerate(m.get("materials") or []):
-            url = _text(f"modules.{i}.materials.{j}.url", mat.get("url"), 8, 2048)
+            url = text_field(f"modules.{i}.materials.{j}.url", mat.get("url"), 8, 2048)
             if not url.startswith(("https://", "http://")):
                 raise ValidationError(f"modules.{i}.materials.{j}.url", "must be an http(s) URL")
-            materials.append({"title": _text(f"modules.{i}.materials.{j}.title", mat.get("title"), 1, 200),
+            materials.append({"title": text_field(f"modules.{i}.materials.{j}.title", mat.get("title"), 1, 200),
                               "url": url})
         quiz = []
         for j, q in enumerate(m.get("quiz") or []):
-            choices = [_text(f"modules.{i}.quiz.{j}.choices.{k}", c, 1, 300)
+            choices = [text_field(f"modules.{i}.quiz.{j}.choices.{k}", c, 1, 300)
                        for k, c in enumerate(q.get("choices") or [])]
             if not 2 <= len(choices) <= 8:
                 raise ValidationError(f"modules.{i}.quiz.{j}.choices", "must offer 2 to 8 choices")
             answer = q.get("answer")
             if not isinstance(answer, int) or isinstance(answer, bool) or not 0 <= answer < len(choices):
                 raise ValidationError(f"modules.{i}.quiz.{j}.answer", "must be the index of one of the choices")
-            quiz.append({"prompt": _text(f"modules.{i}.quiz.{j}.prompt", q.get("prompt"), 1, 1000),
+            quiz.append({"prompt": text_field(f"modules.{i}.quiz.{j}.prompt", q.get("prompt"), 1, 1000),
                          "choices": choices, "answer": answer})
-        out.append({"title": _text(f"modules.{i}.title", m.get("title"), 1, 200),
-                    "summary": _text(f"modules.{i}.summary", m.get("summary"), 0, 2000),
+        out.append({"title": text_field(f"modules.{i}.title", m.get("title"), 1, 200),
+                    "summary": text_field(f"modules.{i}.summary", m.get("summary"), 0, 2000),
                     "materials": materials, "quiz": quiz})
     return out
 

@@ -15,6 +15,7 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from catalog.domain.errors import Conflict, NotEligible, NotFound, ValidationError
+from catalog.domain.rules import text_field
 from catalog.domain.taxonomy import Taxonomy, check_level
 
 SESSION_MINUTES = (15, 30, 45, 60, 90, 120)
@@ -38,13 +39,6 @@ def _subset(field: str, values: list[str], allowed: tuple[Any, ...], required: b
     if required and not out:
         raise ValidationError(field, "must name at least one")
     return out
-
-
-def _text(field: str, value: str | None, lo: int, hi: int) -> str:
-    value = (value or "").strip()
-    if not lo <= len(value) <= hi:
-        raise ValidationError(field, f"must be {lo} to {hi} characters")
-    return value
 
 
 def build_snapshot(raw: dict[str, Any], tutor_id: UUID, taxonomy: Taxonomy) -> dict[str, Any]:
@@ -122,7 +116,7 @@ def build_snapshot(raw: dict[str, Any], tutor_id: UUID, taxonomy: Taxonomy) -> d
 
     return {
         "tutor_id": str(tutor_id),
-        "title": _text("title", raw.get("title"), 3, 120),
+        "title": text_field("title", raw.get("title"), 3, 120),
         "subjects": subjects,
         "rate": rate,
         "session_minutes": sorted(_subset("session_minutes", list(raw.get("session_minutes") or []),
@@ -132,8 +126,8 @@ def build_snapshot(raw: dict[str, Any], tutor_id: UUID, taxonomy: Taxonomy) -> d
         "languages": languages,
         "teaching_styles": _subset("teaching_styles", list(raw.get("teaching_styles") or []), TEACHING_STYLES),
         "communication": _subset("communication", list(raw.get("communication") or []), COMMUNICATION),
-        "bio": _text("bio", raw.get("bio"), 0, 3000),
-        "qualifications": _text("qualifications", raw.get("qualifications"), 0, 1000),
+        "bio": text_field("bio", raw.get("bio"), 0, 3000),
+        "qualifications": text_field("qualifications", raw.get("qualifications"), 0, 1000),
         "trial": trial,
         "media": list(raw.get("media") or []),
     }
