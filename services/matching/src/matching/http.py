@@ -1,13 +1,16 @@
-"""Matching's HTTP gateway: the directory search."""
+"""Matching's HTTP gateway: the directory search, recommendations for a learning need, and
+peer recommendations."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, Field, field_validator
 
 from matching.directory import CursorError, Directory
 from matching.directory import Query as Search
+from matching.recommend import Need, Recommender, parse_window
 from servicekit.auth import Principal, current_principal
 from servicekit.problems import field_error
 
@@ -64,6 +67,56 @@ def directory_search(
     except CursorError as exc:
         field = "sort" if "near" in str(exc) else "cursor"
         raise field_error(field, str(exc)) from exc
+
+
+class LearningNeed(BaseModel):
+    """What the learner wants help with; everything but the goal is optional."""
+
+    goal: str = Field(min_length=3, max_length=500, description="in the learner's own words",
+                      examples=["I keep getting stuck on quadratic equations before Friday's algebra exam"])
+    subject: str | None = Field(default=None, max_length=200, description="subject id, e.g. mathematics.algebra-i")
+    level: Level | None = None
+    mode: Literal["online", "in_person"] | None = None
+    budget_credits: int | None = Field(default=None, ge=0, le=10_000, description="most credits per hour")
+    near: str | None = Field(default=None, max_length=60, description="lat,lon")
+    within_km: float | None = Field(default=None, gt=0, le=500)
+    language: str | None = Field(default=None, max_length=20)
+    verified_only: bool = False
+    preferred_times: list[str] = Field(default=[], max_length=21, description="weekly windows, e.g. 'tue 18:00-20:00'",
+                                       examples=[["tue 18:00-20:00", "sat 10:00-12:00"]])
+    limit: int = Field(default=10, ge=1, le=50)
+
+    @field_validator("goal")
+    @classmethod
+    def _has_words(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must say what you want help with")
+        return value.strip()
+
+
+@search.post("/recommendations", summary="Tutors ranked for a learning need, each with why (any signed-in user)")
+def recommendations(need: LearningNeed, principal: AnyUser, request: Request) -> dict[str, Any]:
+    point = parse_near(need.near)
+    if need.within_km is not None and point is None:
+        raise field_error("within_km", "needs near=lat,lon")
+    windows = []
+    for i, text in enumerate(need.preferred_times):
+        try:
+            windows.append(parse_window(text))
+        except ValueError as exc:
+            raise field_error(f"preferred_times[{i}]", str(exc)) from None
+    recommender: Recommender = request.app.state.recommender
+    return recommender.recommend(Need(
+        goal=need.goal, student_id=str(principal.user_id), subject=need.subject, level=need.level, mode=need.mode,
+        budget_credits=need.budget_credits, near=point, within_km=need.within_km, language=need.language,
+        verified_only=need.verified_only, preferred=tuple(windows), limit=need.limit))
+
+
+@search.get("/recommendations/peers", summary="What students with choices like yours chose (signed-in user)")
+def peer_recommendations(principal: AnyUser, request: Request,
+                         limit: Annotated[int, Query(ge=1, le=50)] = 10) -> dict[str, Any]:
+    recommender: Recommender = request.app.state.recommender
+    return recommender.peers(str(principal.user_id), limit)
 
 
 ROUTERS = [search]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 
+from matching.recommend import DEFAULT_WEIGHTS
 from servicekit.settings import ServiceSettings
 
 
@@ -16,3 +19,22 @@ class MatchingSettings(ServiceSettings):
     matching_weight_text: float = 1.0
     matching_weight_price: float = 0.2
     matching_weight_distance: float = 0.3
+    #: The ONNX graph and tokenizer (default: built beside the environment by ``make install``).
+    matching_model_dir: Path | None = None
+    #: Threads per embedding call; queries run in parallel request threads beside the indexer.
+    matching_embed_threads: int = Field(default=1, ge=1, le=16)
+    #: Recommendation weights per component, e.g. ALPHAPEER_MATCHING_RECOMMEND_WEIGHTS='{"semantic": 0.6}'
+    #: (components not named keep their default).
+    matching_recommend_weights: dict[str, float] = Field(default_factory=dict)
+    #: Fair exposure: who counts as new, and which page positions are kept for them.
+    matching_new_tutor_days: float = Field(default=30, ge=0)
+    matching_new_tutor_max_choices: int = Field(default=3, ge=0)
+    matching_exposure_positions: list[int] = Field(default_factory=lambda: [3, 8])
+    matching_exposure_min_fit: float = Field(default=0.75, ge=0, le=1)
+
+    def recommend_weights(self) -> dict[str, float]:
+        unknown = set(self.matching_recommend_weights) - set(DEFAULT_WEIGHTS)
+        if unknown:
+            raise ValueError(f"ALPHAPEER_MATCHING_RECOMMEND_WEIGHTS: unknown components {sorted(unknown)};"
+                             f" known: {sorted(DEFAULT_WEIGHTS)}")
+        return {**DEFAULT_WEIGHTS, **self.matching_recommend_weights}

@@ -36,6 +36,50 @@ def ddl(db: Database) -> list[str]:
         )""",
         "CREATE INDEX IF NOT EXISTS listings_tutor ON listings (tutor_id)",
         f"CREATE TABLE IF NOT EXISTS changes (id {serial}, kind TEXT NOT NULL, key TEXT NOT NULL)",
+        # Courses students can be pointed to by their peers' choices.
+        """CREATE TABLE IF NOT EXISTS courses (
+            course_id TEXT PRIMARY KEY,
+            creator_id TEXT NOT NULL,
+            title TEXT NOT NULL,
+            subject_id TEXT NOT NULL,
+            level TEXT NOT NULL,
+            price_credits INTEGER NOT NULL,
+            active INTEGER NOT NULL
+        )""",
+        # Who chose what: the collaborative signal. Enrolments now; booking's confirmed
+        # sessions plug in as kind 'booked' with the tutor as item.
+        """CREATE TABLE IF NOT EXISTS interactions (
+            student_id TEXT NOT NULL,
+            item_kind TEXT NOT NULL,
+            item_id TEXT NOT NULL,
+            tutor_id TEXT,
+            at TEXT NOT NULL,
+            PRIMARY KEY (student_id, item_kind, item_id)
+        )""",
+        "CREATE INDEX IF NOT EXISTS interactions_item ON interactions (item_kind, item_id)",
+        # Reputation and reliability per tutor: written by reputation's and booking's events
+        # when those services publish them; until then every tutor has the neutral prior.
+        """CREATE TABLE IF NOT EXISTS tutor_signals (
+            tutor_id TEXT PRIMARY KEY,
+            rating_sum DOUBLE PRECISION NOT NULL DEFAULT 0,
+            rating_count INTEGER NOT NULL DEFAULT 0,
+            sessions_completed INTEGER NOT NULL DEFAULT 0,
+            sessions_missed INTEGER NOT NULL DEFAULT 0
+        )""",
+        # Weekly availability windows per tutor (minutes from Monday 00:00, institution time):
+        # booking's availability events plug in here.
+        """CREATE TABLE IF NOT EXISTS availability (
+            tutor_id TEXT NOT NULL,
+            start_minute INTEGER NOT NULL,
+            end_minute INTEGER NOT NULL,
+            PRIMARY KEY (tutor_id, start_minute)
+        )""",
+        # A memo of sentence vectors by text digest: a pure function of the text, so any
+        # replica may fill it and a replay finds it consistent.
+        """CREATE TABLE IF NOT EXISTS embedding_cache (
+            text_key TEXT PRIMARY KEY,
+            vector BLOB NOT NULL
+        )""",
     ]
 
 
@@ -75,6 +119,22 @@ def apply(cur: Cursor, event: IntegrationEvent, delivery: Delivery) -> None:
     elif isinstance(event, cat.ListingPaused | cat.ListingWithdrawn):
         cur.execute("UPDATE listings SET visible = 0 WHERE listing_id = ?", (str(event.listing_id),))
         cur.execute("INSERT INTO changes (kind, key) VALUES ('listing', ?)", (str(event.listing_id),))
+    elif isinstance(event, cat.CoursePublished):
+        cur.execute(
+            "INSERT INTO courses (course_id, creator_id, title, subject_id, level, price_credits, active)"
+            " VALUES (?, ?, ?, ?, ?, ?, 1) ON CONFLICT (course_id) DO UPDATE SET title = excluded.title,"
+            " subject_id = excluded.subject_id, level = excluded.level, price_credits = excluded.price_credits,"
+            " active = 1",
+            (str(event.course_id), str(event.creator_id), event.title, event.subject_id, event.level,
+             event.price_credits))
+    elif isinstance(event, cat.CourseRetired):
+        cur.execute("UPDATE courses SET active = 0 WHERE course_id = ?", (str(event.course_id),))
+    elif isinstance(event, cat.EnrolmentCreated):
+        cur.execute(
+            "INSERT INTO interactions (student_id, item_kind, item_id, tutor_id, at) VALUES (?, 'course', ?,"
+            " (SELECT creator_id FROM courses WHERE course_id = ?), ?) ON CONFLICT DO NOTHING",
+            (str(event.student_id), str(event.course_id), str(event.course_id), event.occurred_at.isoformat()))
+        cur.execute("INSERT INTO changes (kind, key) VALUES ('interaction', ?)", (str(event.student_id),))
 
 
 def load_listings(db: Database, keys: list[str] | None = None) -> list[dict[str, Any]]:
@@ -99,14 +159,15 @@ def load_listings(db: Database, keys: list[str] | None = None) -> list[dict[str,
             for r in rows]
 
 
-def changes_since(db: Database, last: int) -> tuple[int, set[str], set[str]]:
-    """(new last id, changed listing ids, changed tutor ids)."""
+def changes_since(db: Database, last: int) -> tuple[int, dict[str, set[str]]]:
+    """(new last id, changed keys by kind: listing, tutor, interaction, signal)."""
     with db.transaction() as cur:
         cur.execute("SELECT id, kind, key FROM changes WHERE id > ? ORDER BY id LIMIT 100000", (last,))
         rows = cur.fetchall()
-    listings = {r[2] for r in rows if r[1] == "listing"}
-    tutors = {r[2] for r in rows if r[1] == "tutor"}
-    return (int(rows[-1][0]) if rows else last), listings, tutors
+    kinds: dict[str, set[str]] = {"listing": set(), "tutor": set(), "interaction": set(), "signal": set()}
+    for _, kind, key in rows:
+        kinds.setdefault(kind, set()).add(key)
+    return (int(rows[-1][0]) if rows else last), kinds
 
 
 def listings_of_tutors(db: Database, tutor_ids: set[str]) -> list[str]:
@@ -121,3 +182,51 @@ def listings_of_tutors(db: Database, tutor_ids: set[str]) -> list[str]:
                         chunk)
             out += [r[0] for r in cur.fetchall()]
     return out
+
+
+def tutor_signals(db: Database) -> dict[str, tuple[float, int, int, int]]:
+    """tutor id → (rating sum, rating count, sessions completed, sessions missed)."""
+    with db.transaction() as cur:
+        cur.execute("SELECT tutor_id, rating_sum, rating_count, sessions_completed, sessions_missed FROM tutor_signals")
+        return {r[0]: (float(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in cur.fetchall()}
+
+
+def availability(db: Database) -> dict[str, list[tuple[int, int]]]:
+    out: dict[str, list[tuple[int, int]]] = {}
+    with db.transaction() as cur:
+        cur.execute("SELECT tutor_id, start_minute, end_minute FROM availability ORDER BY tutor_id, start_minute")
+        for tutor_id, start, end in cur.fetchall():
+            out.setdefault(tutor_id, []).append((int(start), int(end)))
+    return out
+
+
+def interactions(db: Database) -> list[tuple[str, str, str, str | None]]:
+    """(student, item kind, item id, tutor) for every recorded choice."""
+    with db.transaction() as cur:
+        cur.execute("SELECT student_id, item_kind, item_id, tutor_id FROM interactions")
+        return [(r[0], r[1], r[2], r[3]) for r in cur.fetchall()]
+
+
+def courses(db: Database) -> dict[str, dict[str, Any]]:
+    with db.transaction() as cur:
+        cur.execute("SELECT course_id, creator_id, title, subject_id, level, price_credits FROM courses"
+                    " WHERE active = 1")
+        return {r[0]: {"course_id": r[0], "creator_id": r[1], "title": r[2], "subject_id": r[3], "level": r[4],
+                       "price_credits": int(r[5])} for r in cur.fetchall()}
+
+
+def cached_vectors(db: Database, keys: list[str]) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    with db.transaction() as cur:
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            marks = ", ".join("?" * len(chunk))
+            cur.execute(f"SELECT text_key, vector FROM embedding_cache WHERE text_key IN ({marks})", chunk)
+            out.update({r[0]: bytes(r[1]) for r in cur.fetchall()})
+    return out
+
+
+def cache_vectors(db: Database, vectors: dict[str, bytes]) -> None:
+    with db.transaction() as cur:
+        cur.executemany("INSERT INTO embedding_cache (text_key, vector) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                        list(vectors.items()))

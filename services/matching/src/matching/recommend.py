@@ -1,0 +1,340 @@
+"""Recommendations for a learning need: the directory's hard filters, then a ranked list
+with the reasons for each tutor, and peer recommendations ("students like you chose …").
+
+The score is a weighted sum of components, each in [0, 1], all reported per tutor:
+semantic similarity between the need and the tutor's expertise (all-MiniLM-L6-v2), word
+overlap (BM25, normalised), rating and reliability (Bayesian, neutral until reputation and
+booking publish), availability overlap with the preferred times, price fit, distance, and
+the collaborative signal of students whose choices overlap the learner's. Weights come
+from configuration. New tutors who fit the need get reserved positions (fair exposure)."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from matching.directory import Directory, Entry, Query, words
+from matching.embedding import Embedder
+
+COMPONENTS = ("semantic", "text", "rating", "reliability", "availability", "price", "distance", "collaborative")
+DEFAULT_WEIGHTS = {"semantic": 0.45, "text": 0.1, "rating": 0.1, "reliability": 0.05, "availability": 0.1,
+                   "price": 0.1, "distance": 0.1, "collaborative": 0.1}
+WEEK = 7 * 24 * 60
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class Need:
+    goal: str
+    student_id: str | None = None
+    subject: str | None = None
+    level: str | None = None
+    mode: str | None = None
+    budget_credits: int | None = None
+    near: tuple[float, float] | None = None
+    within_km: float | None = None
+    language: str | None = None
+    verified_only: bool = False
+    #: Weekly windows in minutes from Monday 00:00.
+    preferred: tuple[tuple[int, int], ...] = ()
+    limit: int = 10
+
+
+@dataclass
+class Tuning:
+    weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    #: A tutor whose listing is younger than this, with fewer choices than ``new_max_choices``, is new.
+    new_tutor_days: float = 30.0
+    new_max_choices: int = 3
+    #: 1-based positions of a page kept for the best-fitting new tutors.
+    exposure_positions: tuple[int, ...] = (3, 8)
+    #: A new tutor takes a reserved position only if this close to the page's best fit.
+    exposure_min_fit: float = 0.75
+    prior_rating: float = 4.2
+    prior_reviews: float = 5.0
+
+
+class Recommender:
+    def __init__(self, directory: Directory, embedder: Embedder, tuning: Tuning | None = None) -> None:
+        self.directory = directory
+        self.embedder = embedder
+        self.tuning = tuning or Tuning()
+
+    def recommend(self, need: Need) -> dict[str, Any]:
+        t = self.tuning
+        w = {k: float(t.weights.get(k, 0.0)) for k in COMPONENTS}
+        cols = self.directory.snapshot()
+        entries: list[Entry] = cols["entries"]
+        query = Query(subject=need.subject, level=need.level, q=need.goal, max_credits=need.budget_credits,
+                      mode=need.mode, near=need.near, within_km=need.within_km, language=need.language,
+                      verified_only=need.verified_only)
+        mask, distance, bm25 = self.directory.candidates(cols, query, text_required=False)
+        signals = cols["signals"]
+        mine = _own_listings(entries, mask, need.student_id)
+        if mine is not None:
+            mask &= ~mine  # a tutor looking for help is not recommended to themselves
+        idx = np.flatnonzero(mask)
+        if not len(idx):
+            return {"items": [], "total": 0, "index": {"pending": self.directory.pending}}
+
+        need_vector = self.embedder.encode_one(need.goal)
+        cosine = cols["vectors"][idx] @ need_vector
+        has_vector = cols["has_vector"][idx]
+        comp: dict[str, np.ndarray] = {}
+        comp["semantic"] = np.clip(cosine, 0.0, 1.0)
+        top_bm25 = float(bm25[idx].max()) if len(idx) else 0.0
+        comp["text"] = bm25[idx] / top_bm25 if top_bm25 > 0 else np.zeros(len(idx))
+        tutors = [entries[i].tutor_id for i in idx]
+        comp["rating"], comp["reliability"], reviews = self._reputation(tutors, signals)
+        comp["availability"], overlap = self._availability(tutors, signals, need.preferred)
+        credits = cols["credits"][idx]
+        if need.budget_credits:
+            comp["price"] = 1.0 - 0.5 * np.clip(np.nan_to_num(credits, nan=0.0) / need.budget_credits, 0.0, 1.0)
+        else:
+            comp["price"] = np.full(len(idx), 0.5)
+        if distance is not None:
+            scale = need.within_km or 10.0
+            comp["distance"] = np.where(np.isnan(distance[idx]), 0.3,
+                                        np.exp(-np.nan_to_num(distance[idx], nan=0.0) / scale))
+        else:
+            comp["distance"] = np.full(len(idx), 0.5)
+        comp["collaborative"], peers_of = self._collaborative(tutors, signals, need.student_id)
+        score: np.ndarray = np.sum([w[k] * comp[k] for k in COMPONENTS], axis=0)
+
+        choices = Counter(signals.get("item_tutor", {}).values())
+        now = time.time()
+        is_new = np.array([(now - entries[i].published) < t.new_tutor_days * 86400
+                           and choices.get(entries[i].tutor_id, 0) < t.new_max_choices for i in idx])
+        # Fit for exposure is how well the expertise matches the need (the score's other
+        # parts are mostly neutral for a newcomer), or the score if semantics are weighted off.
+        fit = comp["semantic"] if w["semantic"] > 0 else score
+        page = _with_exposure(score, fit, is_new, need.limit, t.exposure_positions, t.exposure_min_fit)
+        goal_words = set(words(need.goal))
+        items = []
+        for rank, (j, exposure) in enumerate(page, start=1):
+            e = entries[idx[j]]
+            doc = json.loads(e.doc_json)
+            parts = {k: round(float(comp[k][j]), 4) for k in COMPONENTS}
+            item = {
+                "rank": rank, "listing_id": e.listing_id, "tutor_id": e.tutor_id, "display_name": e.display_name,
+                "headline": e.headline, "verified": e.verified, "title": doc.get("title"),
+                "subjects": doc.get("subjects"), "rate": doc.get("rate"), "modes": doc.get("modes"),
+                "score": round(float(score[j]), 4), "components": parts,
+                "similarity": round(float(cosine[j]), 4) if has_vector[j] else None,
+                "new_tutor": bool(is_new[j]), "exposure_slot": exposure,
+                "why": _why(doc, e, need, goal_words, float(cosine[j]) if has_vector[j] else None,
+                            credits[j], None if distance is None else float(distance[idx[j]]),
+                            reviews[j], overlap[j], peers_of.get(e.tutor_id, 0), bool(is_new[j]), exposure),
+            }
+            if distance is not None and not math.isnan(distance[idx[j]]):
+                item["distance_km"] = round(float(distance[idx[j]]), 2)
+            items.append(item)
+        return {"items": items, "total": len(idx), "weights": w,
+                "index": {"pending": self.directory.pending}}
+
+    # -- components ----------------------------------------------------------------------
+
+    def _reputation(self, tutors: list[str], signals: dict[str, Any]
+                    ) -> tuple[np.ndarray, np.ndarray, list[tuple[float, int, int, int] | None]]:
+        t = self.tuning
+        known = signals.get("tutor", {})
+        rating = np.empty(len(tutors))
+        reliability = np.empty(len(tutors))
+        raw: list[tuple[float, int, int, int] | None] = []
+        for i, tutor in enumerate(tutors):
+            s = known.get(tutor)
+            total, count, done, missed = s if s else (0.0, 0, 0, 0)
+            # Bayesian average: a few reviews move the score a little, many move it a lot.
+            rating[i] = (t.prior_rating * t.prior_reviews + total) / (t.prior_reviews + count) / 5.0
+            reliability[i] = (done + 9.0) / (done + missed + 10.0)  # Beta(9, 1) prior: 90 %
+            raw.append(s)
+        return rating, reliability, raw
+
+    def _availability(self, tutors: list[str], signals: dict[str, Any], preferred: tuple[tuple[int, int], ...]
+                      ) -> tuple[np.ndarray, list[float | None]]:
+        """Share of the preferred minutes the tutor is available; 0.5 (unknown) for a tutor
+        who has not published availability, or when the learner gave no times."""
+        windows = signals.get("availability", {})
+        wanted = sum(end - start for start, end in preferred)
+        out = np.full(len(tutors), 0.5)
+        shares: list[float | None] = [None] * len(tutors)
+        if not wanted:
+            return out, shares
+        for i, tutor in enumerate(tutors):
+            theirs = windows.get(tutor)
+            if not theirs:
+                continue
+            covered = sum(max(0, min(e1, e2) - max(s1, s2)) for s1, e1 in preferred for s2, e2 in theirs)
+            shares[i] = out[i] = min(1.0, covered / wanted)
+        return out, shares
+
+    def _collaborative(self, tutors: list[str], signals: dict[str, Any], student: str | None
+                       ) -> tuple[np.ndarray, dict[str, int]]:
+        """Tutors chosen by students whose choices overlap the learner's (cosine over sets)."""
+        scores: dict[str, float] = defaultdict(float)
+        peers_of: dict[str, int] = defaultdict(int)
+        by_student, by_item, item_tutor = (signals.get(k, {}) for k in ("by_student", "by_item", "item_tutor"))
+        mine = by_student.get(student or "", set())
+        similar: dict[str, int] = defaultdict(int)
+        for item in mine:
+            for other in by_item.get(item, ()):
+                if other != student:
+                    similar[other] += 1
+        for other, shared in similar.items():
+            theirs = by_student[other]
+            sim = shared / math.sqrt(len(mine) * len(theirs))
+            for item in theirs - mine:
+                tutor = item_tutor.get(item)
+                if tutor:
+                    scores[tutor] += sim
+                    peers_of[tutor] += 1
+        top = max(scores.values(), default=0.0)
+        values = np.array([scores.get(t, 0.0) / top if top else 0.0 for t in tutors])
+        return values, peers_of
+
+    # -- peers ---------------------------------------------------------------------------
+
+    def peers(self, student: str, limit: int = 10) -> dict[str, Any]:
+        """What students with overlapping choices chose next; the most chosen when the
+        learner has no history yet (said so in ``basis``)."""
+        signals = self.directory.snapshot()["signals"]
+        by_student, by_item = signals.get("by_student", {}), signals.get("by_item", {})
+        courses = signals.get("courses", {})
+        mine = by_student.get(student, set())
+        scored: dict[tuple[str, str], float] = defaultdict(float)
+        via: dict[tuple[str, str], set[str]] = defaultdict(set)
+        shared_items: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
+        for item in mine:
+            for other in by_item.get(item, ()):
+                if other == student:
+                    continue
+                theirs = by_student[other]
+                sim = len(mine & theirs) / math.sqrt(len(mine) * len(theirs))
+                for candidate in theirs - mine:
+                    if other not in via[candidate]:
+                        scored[candidate] += sim
+                    via[candidate].add(other)
+                    shared_items[candidate].add(item)
+        basis = "peers"
+        if not scored:
+            basis = "popular"
+            scored = {item: float(len(students)) for item, students in by_item.items() if item not in mine}
+        items = []
+        for item, value in sorted(scored.items(), key=lambda kv: (-kv[1], kv[0])):
+            kind, item_id = item
+            if kind != "course" or item_id not in courses or courses[item_id]["creator_id"] == student:
+                continue  # retired courses and one's own are not suggested
+            course = courses[item_id]
+            if basis == "peers":
+                n = len(via[item])
+                shared = sorted(courses[i]["title"] for k, i in shared_items[item] if k == "course" and i in courses)
+                why = (f"{n} student{'s' if n != 1 else ''} who also took {_join(shared)} "
+                       f"enrolled in this") if shared else f"{n} students with choices like yours enrolled in this"
+            else:
+                n = len(by_item.get(item, ()))
+                why = f"Popular: {n} student{'s' if n != 1 else ''} enrolled"
+            items.append({"kind": "course", **course, "score": round(value, 4), "why": why})
+            if len(items) >= limit:
+                break
+        return {"basis": basis, "items": items}
+
+
+def _own_listings(entries: list[Entry], mask: np.ndarray, student: str | None) -> np.ndarray | None:
+    if not student:
+        return None
+    own = np.array([e.tutor_id == student for e in entries], dtype=bool) if len(entries) else None
+    return own if own is not None and own.any() else None
+
+
+def _with_exposure(score: np.ndarray, fit: np.ndarray, is_new: np.ndarray, limit: int, positions: tuple[int, ...],
+                   min_fit: float) -> list[tuple[int, bool]]:
+    """The page by score, with the reserved positions given to the best-scored new tutors
+    whose fit is at least ``min_fit`` of the page's best fit (fair exposure that never shows
+    a poor fit). Returns (index into the candidates, placed by exposure)."""
+    k = min(limit, len(score))
+    order = np.argsort(-score, kind="stable")
+    page = [int(j) for j in order[:k]]
+    best = float(fit[order[:k]].max()) if k else 0.0
+    waiting = [int(j) for j in order[k:] if is_new[j] and fit[j] >= min_fit * best][: len(positions)]
+    placed: list[tuple[int, bool]] = [(j, False) for j in page]
+    for position, j in zip(sorted(p for p in positions if 1 <= p <= k), waiting, strict=False):
+        if any(is_new[x] for x, _ in placed[position - 1:]):
+            continue  # a new tutor already earned a place at or below this position
+        placed.insert(position - 1, (j, True))
+        placed.pop()  # the page keeps its length: the lowest-scored falls off
+    return placed
+
+
+def _why(doc: dict[str, Any], e: Entry, need: Need, goal_words: set[str], cosine: float | None, credits: float,
+         distance: float | None, reviews: tuple[float, int, int, int] | None, availability: float | None,
+         peers: int, is_new: bool, exposure: bool) -> list[str]:
+    """A few short reasons, the strongest first."""
+    reasons: list[str] = []
+    subjects = doc.get("subjects") or []
+    chosen = [s for s in subjects if s["subject_id"] == need.subject] or subjects
+    covered: list[str] = []
+    for s in chosen:
+        covered += [topic for topic in s.get("topics", []) if goal_words & set(words(topic))]
+    best = chosen[0] if chosen else None
+    if best:
+        level = best["level"].replace("_", " ")
+        reasons.append(f"Teaches {best['name']} ({level})" + (f", covering {_join(covered[:3])}" if covered else ""))
+    if cosine is not None and cosine >= 0.5:
+        reasons.append("Their expertise closely matches your goal")
+    elif cosine is not None and cosine >= 0.3:
+        reasons.append("Their expertise is related to your goal")
+    if reviews and reviews[1] > 0:
+        reasons.append(f"Rated {reviews[0] / reviews[1]:.1f} from {reviews[1]} review{'s' if reviews[1] != 1 else ''}")
+    if reviews and reviews[2] + reviews[3] >= 5:
+        share = reviews[2] / (reviews[2] + reviews[3])
+        reasons.append(f"Attended {share:.0%} of {reviews[2] + reviews[3]} sessions")
+    if availability is not None and availability > 0:
+        reasons.append(f"Available for {availability:.0%} of your preferred times")
+    if not math.isnan(credits):
+        if credits == 0:
+            reasons.append("Free (volunteer tutor)")
+        elif need.budget_credits:
+            reasons.append(f"{credits:g} credits/h, within your budget of {need.budget_credits}")
+    if distance is not None and not math.isnan(distance):
+        reasons.append(f"{distance:.1f} km from you")
+    if peers:
+        reasons.append(f"{peers} student{'s' if peers != 1 else ''} with choices like yours chose this tutor")
+    if e.verified:
+        reasons.append("Background check clear")
+    if is_new:
+        reasons.append("New tutor" + (": shown to give new tutors a fair chance" if exposure else ""))
+    return reasons
+
+
+def _join(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1] if names else ""
+
+
+def parse_window(text: str) -> tuple[int, int]:
+    """'tue 18:00-20:00' → minutes from Monday 00:00; ValueError with the reason."""
+    try:
+        day, span = text.strip().lower().split()
+        start_s, end_s = span.split("-")
+        start, end = (_minutes(x) for x in (start_s, end_s))
+    except ValueError:
+        raise ValueError("must look like 'tue 18:00-20:00'") from None
+    if day[:3] not in DAYS:
+        raise ValueError(f"day must be one of {', '.join(DAYS)}")
+    if end <= start:
+        raise ValueError("must end after it starts (split a window that crosses midnight)")
+    offset = DAYS.index(day[:3]) * 24 * 60
+    return offset + start, offset + end
+
+
+def _minutes(hhmm: str) -> int:
+    h, m = hhmm.split(":")
+    hours, minutes = int(h), int(m)
+    if not (0 <= hours <= 24 and 0 <= minutes < 60) or hours * 60 + minutes > 24 * 60:
+        raise ValueError(hhmm)
+    return hours * 60 + minutes

@@ -1,0 +1,107 @@
+"""Matching in-process on a real PostgreSQL, fed identity's and catalog's events through its
+projection reaction exactly as the subscriber would, and called through its HTTP gateway."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from fastapi.testclient import TestClient
+
+from alphapeer_contracts import catalog as cat
+from alphapeer_contracts import identity as idc
+from matching.main import build
+from matching.settings import MatchingSettings
+from servicekit import envelope
+from servicekit.subscriber import Delivery
+
+KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+class TestKeys:
+    def key_for(self, kid: str) -> Any:
+        return KEY.public_key() if kid == "test" else None
+
+
+def auth(user: UUID | None = None) -> dict[str, str]:
+    now = int(time.time())
+    t = jwt.encode({"sub": str(user or uuid.uuid4()), "roles": ["student"], "iat": now, "exp": now + 600,
+                    "iss": "alphapeer-identity", "aud": "alphapeer"}, KEY, algorithm="RS256", headers={"kid": "test"})
+    return {"Authorization": f"Bearer {t}"}
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Feed:
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+        self.reaction = client.app.state.reaction  # type: ignore[attr-defined]
+        self.seq = {"identity.events": 0, "catalog.events": 0}
+
+    def get(self, path: str, user: UUID | None = None, **params: Any) -> Any:
+        return self.client.get(path, params=params, headers=auth(user))
+
+    def post(self, path: str, body: Any, user: UUID | None = None) -> Any:
+        return self.client.post(path, json=body, headers=auth(user))
+
+    def settle(self) -> None:
+        self.client.app.state.directory.settle()  # type: ignore[attr-defined]
+
+    def send(self, event: Any) -> None:
+        topic = event.topic()
+        self.seq[topic] += 1
+        env = envelope.Envelope(id=str(uuid.uuid4()), type=event.ce_type(), source="t", subject=event.key(),
+                                time=event.occurred_at, sequence=self.seq[topic])
+        self.reaction(event, Delivery(topic, self.seq[topic], env))
+
+    def tutor(self, name: str, verified: bool = False) -> UUID:
+        uid = uuid.uuid4()
+        self.send(idc.UserRegistered(user_id=uid, display_name=name, roles=["student"], occurred_at=now()))
+        self.send(idc.TutorApproved(application_id=uuid.uuid4(), user_id=uid, subjects=[], levels=[],
+                                    approved_by=uuid.uuid4(), occurred_at=now()))
+        if verified:
+            self.send(idc.BackgroundCheckUpdated(user_id=uid, status="clear", provider="manual", occurred_at=now()))
+        return uid
+
+    def listing(self, tutor: UUID, *, subject: tuple[str, str, str] = ("mathematics.algebra-i", "Algebra I",
+                "Mathematics"), level: str = "introductory", credits: int = 10, where: tuple[float, float] | None
+                = None, bio: str = "", languages: tuple[str, ...] = ("en",), styles: tuple[str, ...] = (),
+                modes: tuple[str, ...] = ("online",), title: str = "Tutoring", topics: tuple[str, ...] = (),
+                age_days: float = 0) -> UUID:
+        lid = uuid.uuid4()
+        snapshot = cat.ListingSnapshot(
+            tutor_id=tutor, title=title,
+            subjects=[cat.SubjectTaught(subject_id=subject[0], name=subject[1], area=subject[2], level=level,
+                                        topics=list(topics))],
+            rate=cat.Rate(credits_per_hour=credits), session_minutes=[60], modes=list(modes),
+            place=cat.Place(campus="Campus", lat=where[0], lon=where[1], travel_radius_km=0) if where else None,
+            languages=list(languages), teaching_styles=list(styles), bio=bio)
+        self.send(cat.ListingPublished(listing_id=lid, listing=snapshot, occurred_at=now() - timedelta(days=age_days)))
+        return lid
+
+
+@pytest.fixture
+def matching_overrides() -> dict[str, Any]:
+    """Settings a test changes (parametrize this name to override)."""
+    return {}
+
+
+@pytest.fixture
+def feed(postgres_url: str, pg_schema: str, tmp_path: Path, matching_overrides: dict[str, Any]) -> Iterator[Feed]:
+    settings = MatchingSettings(database_url=postgres_url, database_schema=pg_schema, data_dir=tmp_path,
+                                subscribers_enabled=False, kafka_bootstrap_servers="127.0.0.1:1",
+                                matching_refresh_interval=0.0001, **matching_overrides)
+    with TestClient(build(settings, keys=TestKeys())) as client:
+        yield Feed(client)
+
+
