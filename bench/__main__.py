@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 
-from bench import identity_latency, matching_search, relay_lag
+from bench import identity_latency, matching_search, recommend_quality, relay_lag
 
 ROOT = Path(__file__).resolve().parent
 ADMIN_URL = os.environ.get("ALPHAPEER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -26,7 +26,7 @@ ADMIN_URL = os.environ.get("ALPHAPEER_TEST_POSTGRES", "postgresql://postgres@127
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--only", choices=["relay", "identity", "matching"], default=None)
+    parser.add_argument("--only", choices=["relay", "identity", "matching", "quality"], default=None)
     parser.add_argument("--quick", action="store_true", help="smaller samples (CI smoke)")
     args = parser.parse_args()
     name = f"alphapeer_bench_{uuid.uuid4().hex[:8]}"
@@ -41,6 +41,8 @@ def main() -> int:
             results += relay_lag.run(db_url, context, quick=args.quick)
         if args.only in (None, "identity"):
             results += identity_latency.run(db_url, context, quick=args.quick)
+        if args.only in (None, "quality"):
+            results += recommend_quality.run(context)
         if args.only in (None, "matching"):
             results += matching_search.run(db_url, context, quick=args.quick)
     finally:

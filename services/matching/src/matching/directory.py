@@ -280,6 +280,21 @@ class Directory:
                 vectors[i] = v
                 has_vector[i] = True
         self._columns["vectors"], self._columns["has_vector"] = vectors, has_vector
+        # Per-row tutor signals as columns, so ranking 50,000 candidates is array arithmetic.
+        known = self._signals.get("tutor", {})
+        chosen: dict[str, int] = defaultdict(int)
+        for tutor in self._signals.get("item_tutor", {}).values():
+            chosen[tutor] += 1
+        tutor_rows: dict[str, list[int]] = defaultdict(list)
+        reputation = np.zeros((n, 4), dtype=float)  # rating sum, rating count, completed, missed
+        choices = np.zeros(n, dtype=float)
+        for i, e in enumerate(entries):
+            tutor_rows[e.tutor_id].append(i)
+            if e.tutor_id in known:
+                reputation[i] = known[e.tutor_id]
+            choices[i] = chosen.get(e.tutor_id, 0)
+        self._columns.update(reputation=reputation, choices=choices, tutor_rows=dict(tutor_rows),
+                             own_rows=None)
         # Tie-breaks sort by id; an integer rank of the id sorts much faster than strings.
         rank = np.empty(n, dtype=np.int64)
         rank[np.argsort(self._columns["ids"], kind="stable")] = np.arange(n)
