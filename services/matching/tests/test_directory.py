@@ -99,3 +99,15 @@ def test_bad_queries_are_refused_naming_the_parameter(feed: Feed, params: dict[s
 
 def test_search_needs_a_signed_in_caller(feed: Feed) -> None:
     assert feed.client.get("/v1/search").status_code == 401
+
+
+def test_sort_by_rating_uses_the_bayesian_average(feed: Feed) -> None:
+    one_review, many, unrated = feed.tutor("One"), feed.tutor("Many"), feed.tutor("Unrated")
+    lids = {t: feed.listing(t) for t in (one_review, many, unrated)}
+    with feed.client.app.state.directory.db.transaction() as cur:  # what reputation's projection will write
+        for tutor, total, count in ((one_review, 5.0, 1), (many, 4.7 * 40, 40)):
+            cur.execute("INSERT INTO tutor_signals (tutor_id, rating_sum, rating_count) VALUES (?, ?, ?)",
+                        (str(tutor), total, count))
+        cur.execute("INSERT INTO changes (kind, key) VALUES ('signal', 'x')")
+    # 4.7 from 40 reviews outranks a single 5-star review, which outranks no reviews at all.
+    assert ids(search(feed, sort="rating")) == [str(lids[many]), str(lids[one_review]), str(lids[unrated])]

@@ -34,7 +34,9 @@ _STOP = frozenset((
     "me", "our", "can", "will",
 ))
 EARTH_KM = 6371.0088
-SORTS = ("relevance", "price", "distance", "newest")
+SORTS = ("relevance", "rating", "price", "distance", "newest")
+#: The Bayesian prior for ratings: 4.2 stars as if from 5 reviews (shared with recommendations).
+PRIOR_RATING, PRIOR_REVIEWS = 4.2, 5.0
 
 
 def words(text: str) -> list[str]:
@@ -389,6 +391,9 @@ class Directory:
             if query.max_credits:
                 score -= self.weights["price"] * np.nan_to_num(credits[idx], nan=0) / max(query.max_credits, 1)
             key = -score
+        elif sort == "rating":
+            reputation = cols["reputation"][idx]
+            key = -(PRIOR_RATING * PRIOR_REVIEWS + reputation[:, 0]) / (PRIOR_REVIEWS + reputation[:, 1])
         elif sort == "price":
             key = np.nan_to_num(credits[idx], nan=math.inf)
         elif sort == "distance":

@@ -49,7 +49,7 @@ def directory_search(
     style: Annotated[str | None, Query(max_length=40)] = None,
     communication: Annotated[str | None, Query(max_length=40)] = None,
     verified_only: bool = False,
-    sort: Literal["relevance", "price", "distance", "newest"] = "relevance",
+    sort: Literal["relevance", "rating", "price", "distance", "newest"] = "relevance",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> dict[str, Any]:

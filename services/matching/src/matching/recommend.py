@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from matching.directory import Directory, Entry, Query, words
+from matching.directory import PRIOR_RATING, PRIOR_REVIEWS, Directory, Entry, Query, words
 from matching.embedding import Embedder
 
 COMPONENTS = ("semantic", "text", "rating", "reliability", "availability", "price", "distance", "collaborative")
@@ -58,8 +58,8 @@ class Tuning:
     exposure_positions: tuple[int, ...] = (3, 8)
     #: A new tutor takes a reserved position only if this close to the page's best fit.
     exposure_min_fit: float = 0.75
-    prior_rating: float = 4.2
-    prior_reviews: float = 5.0
+    prior_rating: float = PRIOR_RATING
+    prior_reviews: float = PRIOR_REVIEWS
 
 
 class Recommender:
