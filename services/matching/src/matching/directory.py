@@ -6,6 +6,8 @@ so every replica answers from memory and any replica may apply the events."""
 from __future__ import annotations
 
 import base64
+import contextlib
+import ctypes
 import hashlib
 import json
 import math
@@ -122,8 +124,10 @@ class Directory:
         with self._lock:
             last, _ = views.changes_since(self.db, 0)
             self._entries = {}
-            for row in views.load_listings(self.db):
-                self._put(row)
+            for page in views.all_listings(self.db):
+                for row in page:
+                    self._put(row)
+            _release_freed_memory()
             self._load_signals()
             self._last_change = last
             self._dirty = True
@@ -302,6 +306,8 @@ class Directory:
         rank[np.argsort(self._columns["ids"], kind="stable")] = np.arange(n)
         self._columns["rank"] = rank
         self._dirty = False
+        if n > 10_000:
+            _release_freed_memory()  # the previous build's arrays and postings
         self._next_build_at = time.monotonic() + max(self.refresh_interval, 4 * (time.monotonic() - started))
         return self._columns
 
@@ -427,6 +433,13 @@ class Directory:
     @property
     def size(self) -> int:
         return len(self._entries)
+
+
+def _release_freed_memory() -> None:
+    """Hands freed heap back to the OS after a large load or rebuild (glibc keeps it
+    otherwise, and the replica's RSS would stay at its peak)."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def expertise_text(doc: dict[str, Any]) -> str:

@@ -28,7 +28,7 @@ class ModelMissing(RuntimeError):
 
 
 class Embedder:
-    def __init__(self, model_dir: Path | None = None, threads: int = 1, batch_size: int = 64) -> None:
+    def __init__(self, model_dir: Path | None = None, threads: int = 1, batch_size: int = 16) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -44,6 +44,9 @@ class Embedder:
         # and the background indexer must not starve them on two cores.
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # Measured (50,000 listings): ORT's CPU arena kept ~160 MB after indexing in batches
+        # of 64; without it and in batches of 16, +13 MB, at ~100 texts/s either way.
+        options.enable_cpu_mem_arena = False
         self.session = ort.InferenceSession(str(folder / MODEL_FILE), options, providers=["CPUExecutionProvider"])
         self.batch_size = batch_size
 

@@ -5,6 +5,7 @@ so each replica's in-memory directory can pick up what changed."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from alphapeer_contracts import catalog as cat
@@ -137,26 +138,42 @@ def apply(cur: Cursor, event: IntegrationEvent, delivery: Delivery) -> None:
         cur.execute("INSERT INTO changes (kind, key) VALUES ('interaction', ?)", (str(event.student_id),))
 
 
-def load_listings(db: Database, keys: list[str] | None = None) -> list[dict[str, Any]]:
-    """Listings joined with their tutor, all of them or the given ids."""
-    sql = ("SELECT l.listing_id, l.tutor_id, l.visible, l.doc, l.published_at, t.display_name, t.headline,"
-           " t.approved, t.suspended, t.erased, t.background_check"
-           " FROM listings l LEFT JOIN tutors t ON t.user_id = l.tutor_id")
+_LISTINGS = ("SELECT l.listing_id, l.tutor_id, l.visible, l.doc, l.published_at, t.display_name, t.headline,"
+             " t.approved, t.suspended, t.erased, t.background_check"
+             " FROM listings l LEFT JOIN tutors t ON t.user_id = l.tutor_id")
+
+
+def _listing(r: Any) -> dict[str, Any]:
+    return {"listing_id": r[0], "tutor_id": r[1], "visible": bool(r[2]), "listing": json.loads(r[3]),
+            "published_at": r[4], "display_name": r[5], "headline": r[6], "approved": bool(r[7] or 0),
+            "suspended": bool(r[8] or 0), "erased": bool(r[9] or 0), "background_check": r[10] or "not_started",
+            "tutor_known": r[5] is not None or r[7] is not None}
+
+
+def load_listings(db: Database, keys: list[str]) -> list[dict[str, Any]]:
+    """The given listings joined with their tutor."""
     rows: list[Any] = []
     with db.transaction() as cur:
-        if keys is None:
-            cur.execute(sql)
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            cur.execute(_LISTINGS + f" WHERE l.listing_id IN ({', '.join('?' * len(chunk))})", chunk)
+            rows += cur.fetchall()
+    return [_listing(r) for r in rows]
+
+
+def all_listings(db: Database, page: int = 2000) -> Iterator[list[dict[str, Any]]]:
+    """Every listing, a page at a time (keyset order by id): a start-up load never holds
+    all parsed documents at once, which left the allocator's high-water mark at ~1 GB
+    for 50,000 listings."""
+    after = ""
+    while True:
+        with db.transaction() as cur:
+            cur.execute(_LISTINGS + " WHERE l.listing_id > ? ORDER BY l.listing_id LIMIT ?", (after, page))
             rows = cur.fetchall()
-        else:
-            for i in range(0, len(keys), 500):
-                chunk = keys[i:i + 500]
-                cur.execute(sql + f" WHERE l.listing_id IN ({', '.join('?' * len(chunk))})", chunk)
-                rows += cur.fetchall()
-    return [{"listing_id": r[0], "tutor_id": r[1], "visible": bool(r[2]), "listing": json.loads(r[3]),
-             "published_at": r[4], "display_name": r[5], "headline": r[6], "approved": bool(r[7] or 0),
-             "suspended": bool(r[8] or 0), "erased": bool(r[9] or 0), "background_check": r[10] or "not_started",
-             "tutor_known": r[5] is not None or r[7] is not None}
-            for r in rows]
+        if not rows:
+            return
+        yield [_listing(r) for r in rows]
+        after = rows[-1][0]
 
 
 def changes_since(db: Database, last: int) -> tuple[int, dict[str, set[str]]]:
