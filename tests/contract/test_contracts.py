@@ -137,6 +137,8 @@ def sample(cls: Any) -> dict[str, Any]:
             values[name] = datetime.now(UTC).isoformat()
         elif "UUID" in ann:
             values[name] = str(uuid4())
+        elif "list[int]" in ann:
+            values[name] = [1, 2]
         elif "list" in ann:
             values[name] = ["en"] if name == "languages" else ["student"] if name == "roles" else ["Algebra I"]
         elif "Literal" in ann:

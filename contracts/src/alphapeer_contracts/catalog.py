@@ -161,6 +161,8 @@ class CoursePublished(_CatalogEvent):
     completion: dict[str, int]
     levels: list[str] = []
     price_credits: int = 0
+    #: Modules passed to reach each of ``levels`` (same length; added in v1, empty before).
+    level_thresholds: list[int] = []
 
 
 class CourseRetired(_CatalogEvent):
@@ -182,3 +184,31 @@ class EnrolmentCreated(_CatalogEvent):
     student_id: UUID
     funded_by: UUID | None = None
     price_credits: int = 0
+
+
+class CourseLevelReached(_CatalogEvent):
+    """A learner reached a level of a course's progression (no scores, no answers: those
+    stay in catalog, shown to the learner, the creator and staff)."""
+
+    key_field: ClassVar[str] = "course_id"
+    consumers = ("reputation", "matching")
+    course_id: UUID
+    enrolment_id: UUID
+    student_id: UUID
+    level: str
+    level_index: int
+    modules_passed: int
+
+
+class CourseCompleted(_CatalogEvent):
+    """A learner met the course's completion criteria: what certificates and a funder's
+    progress report are built from."""
+
+    key_field: ClassVar[str] = "course_id"
+    consumers = ("reputation", "matching", "ledger")
+    course_id: UUID
+    enrolment_id: UUID
+    student_id: UUID
+    funded_by: UUID | None = None
+    modules_passed: int
+    modules_total: int

@@ -345,3 +345,95 @@ def test_bad_courses_are_refused_with_the_field(h: Harness, change: dict, field:
 def test_only_creators_and_tutors_author_courses(h: Harness) -> None:
     assert h.client.post("/v1/courses", json=COURSE, headers=token(uuid.uuid4(), "student")).status_code == 403
     assert h.client.post("/v1/courses", json=COURSE, headers=token(uuid.uuid4(), "tutor")).status_code == 201
+
+
+PROGRESSION = {
+    **COURSE,
+    "modules": [
+        {"title": "Reading: what an equation is"},  # no quiz: marked done by the learner
+        {"title": "Linear equations", "quiz": [{"prompt": "Solve 2x = 6", "choices": ["2", "3", "6"], "answer": 1},
+                                               {"prompt": "Solve x + 1 = 0", "choices": ["-1", "1"], "answer": 0}]},
+        {"title": "Quadratics", "quiz": [{"prompt": "Roots of x^2-1", "choices": ["±1", "1"], "answer": 0}]},
+    ],
+    "completion": {"min_quiz_score_pct": 100, "modules_required": 3},
+    "levels": ["Bronze", "Gold"],
+    "level_up_after": [1, 3],
+}
+
+
+def test_learners_progress_through_quizzes_levels_and_completion(h: Harness) -> None:
+    from catalog.translate import to_contract
+
+    creator, student, funder, stranger = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    cid = h.client.post("/v1/courses", json=PROGRESSION, headers=token(creator, "creator")).json()["course_id"]
+    h.client.post(f"/v1/courses/{cid}/publish", headers=token(creator, "creator"))
+    me = token(student, "student")
+    # Progress needs an enrolment.
+    assert h.client.post(f"/v1/courses/{cid}/modules/1/attempts", json={"answers": [1, 0]},
+                         headers=me).status_code == 404
+    h.client.post(f"/v1/courses/{cid}/enrolments", json={"funded_by": str(funder)}, headers=me)
+
+    done = h.client.post(f"/v1/courses/{cid}/modules/0/complete", headers=me)
+    assert done.status_code == 200, done.text
+    assert done.json()["level"] == "Bronze" and done.json()["modules_passed"] == [0]
+    # A wrong answer: marked, not passed, and the key is not given away.
+    wrong = h.client.post(f"/v1/courses/{cid}/modules/1/attempts", json={"answers": [2, 0]}, headers=me).json()
+    assert wrong["score_pct"] == 50 and not wrong["passed"] and wrong["correct"] == [False, True]
+    assert "answer" not in str(wrong) and wrong["progress"]["modules_passed"] == [0]
+    right = h.client.post(f"/v1/courses/{cid}/modules/1/attempts", json={"answers": [1, 0]}, headers=me).json()
+    assert right["passed"] and right["progress"]["best_scores_pct"] == {"1": 100}
+    assert right["progress"]["level"] == "Bronze" and not right["progress"]["completed"]
+    last = h.client.post(f"/v1/courses/{cid}/modules/2/attempts", json={"answers": [0]}, headers=me).json()
+    assert last["progress"]["completed"] and last["progress"]["level"] == "Gold"
+    assert last["progress"]["attempts"] == 3
+    # Passing again changes nothing that is published.
+    h.client.post(f"/v1/courses/{cid}/modules/2/attempts", json={"answers": [0]}, headers=me)
+
+    # The learner, the creator and staff read progress; nobody else does.
+    assert h.client.get(f"/v1/courses/{cid}/progress", headers=me).json()["completed"]
+    assert h.client.get(f"/v1/courses/{cid}/progress/{student}", headers=token(creator, "creator")).status_code == 200
+    assert h.client.get(f"/v1/courses/{cid}/progress/{student}", headers=token(stranger, "staff")).status_code == 200
+    assert h.client.get(f"/v1/courses/{cid}/progress/{student}",
+                        headers=token(stranger, "student")).status_code == 403
+
+    public = [to_contract(h.app.mapper.to_domain_event(n)) for n in h.app.recorder.select_notifications(start=1,
+                                                                                                        limit=1000)]
+    events = [e for e in public if e is not None]
+    assert [type(e).__name__ for e in events] == ["CoursePublished", "EnrolmentCreated", "CourseLevelReached",
+                                                  "CourseLevelReached", "CourseCompleted"]
+    assert events[0].level_thresholds == [1, 3]  # type: ignore[attr-defined]
+    assert [e.level for e in events[2:4]] == ["Bronze", "Gold"]  # type: ignore[attr-defined]
+    completed = events[4]
+    assert completed.student_id == student and completed.funded_by == funder  # type: ignore[attr-defined]
+    assert (completed.modules_passed, completed.modules_total) == (3, 3)  # type: ignore[attr-defined]
+    assert "score" not in completed.model_dump_json()  # scores stay in catalog
+
+
+@pytest.mark.parametrize(("path", "body", "status", "field"), [
+    ("modules/1/attempts", {"answers": [1]}, 422, "answers"),
+    ("modules/7/attempts", {"answers": [1]}, 422, "module"),
+    ("modules/1/attempts", {"answers": ["b", 0]}, 422, "answers.0"),
+    ("modules/1/complete", None, 409, None),  # a quiz module is passed by its quiz
+    ("modules/0/attempts", {"answers": []}, 409, None),  # a reading has no quiz
+])
+def test_bad_attempts_are_refused(h: Harness, path: str, body: Any, status: int, field: str | None) -> None:
+    creator, student = uuid.uuid4(), uuid.uuid4()
+    cid = h.client.post("/v1/courses", json=PROGRESSION, headers=token(creator, "creator")).json()["course_id"]
+    h.client.post(f"/v1/courses/{cid}/publish", headers=token(creator, "creator"))
+    h.client.post(f"/v1/courses/{cid}/enrolments", json={}, headers=token(student, "student"))
+    r = h.client.post(f"/v1/courses/{cid}/{path}", json=body, headers=token(student, "student"))
+    assert r.status_code == status, r.text
+    if field:
+        assert field in {e["field"] for e in r.json()["errors"]}, r.json()
+    assert h.client.get(f"/v1/courses/{cid}/progress", headers=token(student, "student")).json()["attempts"] == 0
+
+
+@pytest.mark.parametrize(("levels", "after", "field"), [
+    (["Bronze", "Gold"], [1], "level_up_after"),
+    (["Bronze", "Gold"], [2, 1], "level_up_after.1"),
+    (["Bronze", "Gold"], [1, 9], "level_up_after.1"),
+])
+def test_bad_level_criteria_are_refused(h: Harness, levels: list[str], after: list[int], field: str) -> None:
+    r = h.client.post("/v1/courses", json={**PROGRESSION, "levels": levels, "level_up_after": after},
+                      headers=token(uuid.uuid4(), "creator"))
+    assert r.status_code == 422 and field in {e["field"] for e in r.json()["errors"]}, r.text

@@ -12,6 +12,7 @@ from eventsourcing.application import AggregateNotFoundError
 from alphapeer_contracts import identity as idc
 from alphapeer_contracts.base import IntegrationEvent
 from catalog.domain.course import Course, build_syllabus, check_completion
+from catalog.domain.enrolment import Enrolment, level_thresholds
 from catalog.domain.errors import NotFound, NotOwner, ValidationError
 from catalog.domain.listing import Listing, TutorStanding, build_snapshot, check_promotion
 from catalog.domain.rules import text_field
@@ -172,6 +173,7 @@ class CatalogApplication(ServiceApplication):
             subject_id=subject["subject_id"], level=check_level(str(raw.get("level", "")), "level"),
             modules=modules, completion=check_completion(dict(raw.get("completion") or {}), len(modules)),
             levels=levels, price_credits=price,
+            level_thresholds=level_thresholds(levels, raw.get("level_up_after"), len(modules)) if levels else [],
         )
         self.save(course)
         return course.id
@@ -192,6 +194,45 @@ class CatalogApplication(ServiceApplication):
         course.enrol(enrolment_id, student_id, funded_by)
         self.save(course)
         return enrolment_id
+
+    # -- progress ------------------------------------------------------------------------
+
+    def _enrolment(self, course: Course, student_id: UUID) -> Enrolment:
+        found = course.enrolment_of.get(str(student_id))
+        if found is None:
+            raise NotFound("not enrolled in this course")
+        try:
+            enrolment: Any = self.repository.get(found["enrolment_id"])
+            return enrolment  # type: ignore[no-any-return]
+        except AggregateNotFoundError:
+            return Enrolment(id=found["enrolment_id"], course_id=course.id, student_id=student_id,
+                             funded_by=found["funded_by"], quiz_sizes=[len(m["quiz"]) for m in course.modules],
+                             modules_required=course.completion["modules_required"],
+                             min_quiz_score_pct=course.completion["min_quiz_score_pct"], levels=course.levels,
+                             level_thresholds=course.level_thresholds)
+
+    def attempt_quiz(self, course_id: UUID, student_id: UUID, module: int, answers: list[int]) -> dict[str, Any]:
+        course = self._course(course_id)
+        enrolment = self._enrolment(course, student_id)
+        if not 0 <= module < len(course.modules):
+            raise ValidationError("module", f"must be 0 to {len(course.modules) - 1}")
+        result = enrolment.attempt(module, answers, course.answer_key(module))
+        self.save(enrolment)
+        return {**result, "progress": enrolment.view()}
+
+    def complete_reading(self, course_id: UUID, student_id: UUID, module: int) -> dict[str, Any]:
+        course = self._course(course_id)
+        enrolment = self._enrolment(course, student_id)
+        enrolment.complete_reading(module)
+        self.save(enrolment)
+        return enrolment.view()
+
+    def progress(self, course_id: UUID, student_id: UUID, actor: UUID, staff: bool) -> dict[str, Any]:
+        """The learner's own progress; the course's creator and staff may read any learner's."""
+        course = self._course(course_id)
+        if actor != student_id and actor != course.creator_id and not staff:
+            raise NotOwner("only the learner, the course's creator and staff see progress")
+        return self._enrolment(course, student_id).view()
 
     def _own_course(self, course_id: UUID, actor: UUID, staff: bool = False) -> Course:
         course = self._course(course_id)

@@ -13,7 +13,7 @@ from catalog.domain.errors import CatalogError, Conflict, NotEligible, NotFound,
 from catalog.domain.listing import COMMUNICATION, SESSION_MINUTES, TEACHING_STYLES
 from catalog.domain.taxonomy import LEVELS
 from catalog.media import MediaStore
-from catalog.schemas import CourseIn, EnrolIn, ListingIn, PromotionIn, RetireIn, SubjectIn
+from catalog.schemas import AttemptIn, CourseIn, EnrolIn, ListingIn, PromotionIn, RetireIn, SubjectIn
 from servicekit.auth import Principal, current_principal, require_roles
 from servicekit.gateway import problem_response
 from servicekit.problems import Problem, field_error
@@ -229,6 +229,28 @@ def enrol(course_id: UUID, body: EnrolIn, principal: Annotated[Principal, Depend
     enrolment_id = app.enrol(course_id, principal.user_id, body.funded_by)
     return {"enrolment_id": enrolment_id, "course_id": course_id, "student_id": principal.user_id,
             "funded_by": body.funded_by}
+
+
+@courses.post("/{course_id}/modules/{module}/attempts", summary="Answer a module's quiz (an enrolled learner)")
+def attempt_quiz(course_id: UUID, module: int, body: AttemptIn, principal: AnyUser, app: App) -> dict[str, Any]:
+    """Marked against the private key: which answers were right (never the key), the score,
+    and the progress after it — a pass may reach a level or complete the course."""
+    return app.attempt_quiz(course_id, principal.user_id, module, body.answers)
+
+
+@courses.post("/{course_id}/modules/{module}/complete", summary="Mark a module without a quiz done (the learner)")
+def complete_module(course_id: UUID, module: int, principal: AnyUser, app: App) -> dict[str, Any]:
+    return app.complete_reading(course_id, principal.user_id, module)
+
+
+@courses.get("/{course_id}/progress", summary="My progress in a course")
+def my_progress(course_id: UUID, principal: AnyUser, app: App) -> dict[str, Any]:
+    return app.progress(course_id, principal.user_id, principal.user_id, principal.is_staff)
+
+
+@courses.get("/{course_id}/progress/{student_id}", summary="A learner's progress (the learner, the creator, staff)")
+def learner_progress(course_id: UUID, student_id: UUID, principal: AnyUser, app: App) -> dict[str, Any]:
+    return app.progress(course_id, student_id, principal.user_id, principal.is_staff)
 
 
 ROUTERS = [subjects, listings, tutors, media, courses]

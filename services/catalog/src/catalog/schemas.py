@@ -99,6 +99,9 @@ class CourseIn(Strict):
     modules: list[ModuleIn] = Field(min_length=1, max_length=60)
     completion: CompletionIn = Field(default_factory=CompletionIn)
     levels: list[str] = Field(default_factory=list, max_length=10, description="e.g. Bronze, Silver, Gold")
+    level_up_after: list[StrictInt] | None = Field(
+        default=None, max_length=10,
+        description="modules passed to reach each level (rising); default: spread evenly over the modules")
     price_credits: StrictInt = Field(default=0, ge=0)
 
 
@@ -108,3 +111,7 @@ class RetireIn(Strict):
 
 class EnrolIn(Strict):
     funded_by: UUID | None = Field(default=None, description="a funder (sponsor) paying for the learner")
+
+
+class AttemptIn(Strict):
+    answers: list[StrictInt] = Field(max_length=100, description="the index of the chosen answer, per question")

@@ -8,9 +8,11 @@ from typing import Any
 from alphapeer_contracts import catalog as c
 from alphapeer_contracts.base import IntegrationEvent
 from catalog.domain.course import Course
+from catalog.domain.enrolment import Enrolment
 from catalog.domain.listing import Listing
 
 _C: Any = Course
+_E: Any = Enrolment
 _L: Any = Listing  # event classes are made by the @event decorator, unseen by type checkers
 
 
@@ -41,4 +43,13 @@ def to_contract(e: Any) -> IntegrationEvent | None:
     if isinstance(e, _C.Enrolled):
         return c.EnrolmentCreated(course_id=e.originator_id, enrolment_id=e.enrolment_id, student_id=e.student_id,
                                   funded_by=e.funded_by, price_credits=e.price_credits, occurred_at=e.timestamp)
+    if isinstance(e, _E.LevelReached):
+        return c.CourseLevelReached(course_id=e.course_id, enrolment_id=e.originator_id, student_id=e.student_id,
+                                    level=e.level, level_index=e.level_index, modules_passed=e.modules_passed,
+                                    occurred_at=e.timestamp)
+    if isinstance(e, _E.Completed):
+        return c.CourseCompleted(course_id=e.course_id, enrolment_id=e.originator_id, student_id=e.student_id,
+                                 funded_by=e.funded_by, modules_passed=e.modules_passed,
+                                 modules_total=e.modules_total, occurred_at=e.timestamp)
     return None
+

@@ -9,6 +9,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from catalog.domain.enrolment import level_thresholds as level_thresholds_for
 from catalog.domain.errors import Conflict, ValidationError
 from catalog.domain.rules import text_field
 
@@ -58,7 +59,7 @@ class Course(Aggregate):
     @event("Drafted")
     def __init__(self, creator_id: UUID, title: str, description: str, subject_id: str, level: str,
                  modules: list[dict[str, Any]], completion: dict[str, int], levels: list[str],
-                 price_credits: int) -> None:
+                 price_credits: int, level_thresholds: list[int] | None = None) -> None:
         self.creator_id = creator_id
         self.title = title
         self.description = description
@@ -68,15 +69,19 @@ class Course(Aggregate):
         self.completion = completion
         self.levels = levels
         self.price_credits = price_credits
+        # Drafted events stored before thresholds existed spread the levels evenly.
+        self.level_thresholds = level_thresholds or (
+            level_thresholds_for(levels, None, len(modules)) if levels else [])
         self.status = "draft"
         self.enrolled: list[str] = []
+        self.enrolment_of: dict[str, dict[str, Any]] = {}
 
     def public(self) -> dict[str, Any]:
         """What learners and other services see: no answer keys."""
         return {
             "title": self.title, "description": self.description, "subject_id": self.subject_id,
             "level": self.level, "completion": self.completion, "levels": self.levels,
-            "price_credits": self.price_credits,
+            "level_thresholds": self.level_thresholds, "price_credits": self.price_credits,
             "modules": [{"title": m["title"], "summary": m["summary"], "material_count": len(m["materials"]),
                          "has_quiz": bool(m["quiz"])} for m in self.modules],
         }
@@ -115,3 +120,7 @@ class Course(Aggregate):
     @event("Enrolled")
     def _enrolled(self, enrolment_id: UUID, student_id: UUID, funded_by: UUID | None, price_credits: int) -> None:
         self.enrolled.append(str(student_id))
+        self.enrolment_of[str(student_id)] = {"enrolment_id": enrolment_id, "funded_by": funded_by}
+
+    def answer_key(self, module: int) -> list[int]:
+        return [q["answer"] for q in self.modules[module]["quiz"]]
