@@ -118,6 +118,8 @@ class ServiceProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, wait: bool = True, **extra_env: str) -> ServiceProcess:
+        if self.proc is not None and self.proc.poll() is None:
+            return self  # already running: a second start would orphan the first process
         # The console script installed beside the running interpreter (the venv's bin).
         bindir = Path(sys.executable).parent
         exe = bindir / self.script if (bindir / self.script).exists() else Path(self.script)
