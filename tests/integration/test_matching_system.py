@@ -97,6 +97,17 @@ async def test_found_by_subject_text_and_distance_hidden_when_suspended_and_rebu
     assert found(near=UCL, within_km=0.5) == []  # 2.1 km away, travels 1 km
     assert before[0]["items"][0]["display_name"] == "Mira"
 
+    # Recommended for a need in the learner's own words (the model runs in the process).
+    learner = {"Authorization": f"Bearer {staff}"}
+    need = {"goal": "why do spinning wheels resist tipping over", "budget_credits": 20}
+
+    def recommended() -> dict[str, Any]:
+        return m.post("/v1/recommendations", json=need, headers=learner).json()  # type: ignore[no-any-return]
+
+    first = poll(recommended, lambda r: r["index"]["pending"] == 0 and r["items"])
+    assert first["items"][0]["listing_id"] == lid and first["items"][0]["similarity"] > 0.2
+    assert "15 credits/h, within your budget of 20" in first["items"][0]["why"]
+
     # Suspended in identity: gone from the directory.
     assert api.post(f"/v1/users/{tutor}/suspension", staff, json={"reason_code": "safety"}).status_code == 200
     poll(lambda: found(subject="sciences.physics"), lambda v: v == [])
@@ -114,3 +125,5 @@ async def test_found_by_subject_text_and_distance_hidden_when_suspended_and_rebu
     poll(lambda: found(subject="sciences.physics"), lambda v: v == [lid])
     after = [m.get("/v1/search", params=q).json() for q in queries]
     assert after == before
+    again = poll(recommended, lambda r: r["index"]["pending"] == 0 and r["items"])
+    assert again["items"] == first["items"]

@@ -82,7 +82,7 @@ class Recommender:
             mask[row] = False  # a tutor looking for help is not recommended to themselves
         idx = np.flatnonzero(mask)
         if not len(idx):
-            return {"items": [], "total": 0, "weights": w, "index": {"pending": self.directory.pending}}
+            return {"items": [], "total": 0, "weights": w, "index": _index_state(cols)}
 
         need_vector = self.embedder.encode_one(need.goal)
         # One pass over the whole matrix beats gathering the candidates' rows first.
@@ -140,7 +140,7 @@ class Recommender:
                 item["distance_km"] = round(float(distance[idx[j]]), 2)
             items.append(item)
         return {"items": items, "total": len(idx), "weights": w,
-                "index": {"pending": self.directory.pending}}
+                "index": _index_state(cols)}
 
     # -- components ----------------------------------------------------------------------
 
@@ -237,6 +237,12 @@ class Recommender:
             if len(items) >= limit:
                 break
         return {"basis": basis, "items": items}
+
+
+def _index_state(cols: dict[str, Any]) -> dict[str, int]:
+    """How many listings this answer ranked without their sentence vector (still waiting
+    for the indexer): 0 means the semantic part saw everyone."""
+    return {"pending": int((~cols["has_vector"]).sum())}
 
 
 def _positions(idx: np.ndarray, n: int) -> np.ndarray:
