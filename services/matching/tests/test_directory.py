@@ -111,3 +111,21 @@ def test_sort_by_rating_uses_the_bayesian_average(feed: Feed) -> None:
         cur.execute("INSERT INTO changes (kind, key) VALUES ('signal', 'x')")
     # 4.7 from 40 reviews outranks a single 5-star review, which outranks no reviews at all.
     assert ids(search(feed, sort="rating")) == [str(lids[many]), str(lids[one_review]), str(lids[unrated])]
+
+
+def test_available_in_a_time_window_uses_published_availability(feed: Feed) -> None:
+    evenings, mornings, unknown = feed.tutor("Eve"), feed.tutor("Morn"), feed.tutor("Unknown")
+    lids = {t: feed.listing(t) for t in (evenings, mornings, unknown)}
+    with feed.client.app.state.directory.db.transaction() as cur:  # what booking's projection will write
+        for tutor, start, end in ((evenings, 1 * 1440 + 17 * 60, 1 * 1440 + 21 * 60),  # Tue 17-21
+                                  (mornings, 1 * 1440 + 8 * 60, 1 * 1440 + 10 * 60)):  # Tue 8-10
+            cur.execute("INSERT INTO availability (tutor_id, start_minute, end_minute) VALUES (?, ?, ?)",
+                        (str(tutor), start, end))
+        cur.execute("INSERT INTO changes (kind, key) VALUES ('signal', 'x')")
+    assert ids(search(feed, available="tue 18:00-20:00")) == [str(lids[evenings])]
+    assert set(ids(search(feed, available=["tue 18:00-20:00", "tue 09:00-11:00"]))) == {
+        str(lids[evenings]), str(lids[mornings])}
+    # Morn is free 9-10 only: not for a 90-minute session.
+    assert ids(search(feed, available="tue 09:00-11:00", session_minutes=90)) == []
+    r = feed.get("/v1/search", available="someday 9:00-10:00")
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "available[0]"

@@ -88,6 +88,10 @@ class Query:
     style: str | None = None
     communication: str | None = None
     verified_only: bool = False
+    #: Weekly windows (minutes from Monday 00:00): the tutor must have published
+    #: availability covering ``available_minutes`` inside one of them.
+    available: tuple[tuple[int, int], ...] = ()
+    available_minutes: int = 60
     sort: str = "relevance"
     limit: int = 20
     cursor: str | None = None
@@ -346,6 +350,8 @@ class Directory:
                 require(f"{facet}:{value.split('-')[0] if facet == 'lang' else value}")
         if query.verified_only:
             require("verified")
+        if query.available:
+            mask &= self._available_rows(cols, query.available, query.available_minutes)
         credits = cols["credits"]
         if query.min_credits is not None:
             mask &= np.nan_to_num(credits, nan=-1) >= query.min_credits
@@ -380,6 +386,16 @@ class Directory:
             if text_required:
                 mask &= matched
         return mask, distance, relevance
+
+    @staticmethod
+    def _available_rows(cols: dict[str, Any], windows: tuple[tuple[int, int], ...], minutes: int) -> np.ndarray:
+        """Rows whose tutor is free for ``minutes`` (or the whole window if shorter) inside
+        one of the windows; a tutor who published no availability is not."""
+        hit = np.zeros(len(cols["entries"]), dtype=bool)
+        for tutor, theirs in cols["signals"].get("availability", {}).items():
+            if any(min(e1, e2) - max(s1, s2) >= min(minutes, e1 - s1) for s1, e1 in windows for s2, e2 in theirs):
+                hit[cols["tutor_rows"].get(tutor, [])] = True
+        return hit
 
     def search(self, query: Query) -> dict[str, Any]:
         cols = self.snapshot()

@@ -49,6 +49,8 @@ def directory_search(
     style: Annotated[str | None, Query(max_length=40)] = None,
     communication: Annotated[str | None, Query(max_length=40)] = None,
     verified_only: bool = False,
+    available: Annotated[list[str], Query(max_length=21, description="weekly windows, e.g. tue 18:00-20:00")] = [],  # noqa: B006
+    session_minutes: Annotated[int, Query(ge=15, le=240)] = 60,
     sort: Literal["relevance", "rating", "price", "distance", "newest"] = "relevance",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
@@ -58,15 +60,27 @@ def directory_search(
         raise field_error("within_km", "needs near=lat,lon")
     if min_credits is not None and max_credits is not None and min_credits > max_credits:
         raise field_error("min_credits", "is above max_credits")
+    windows = parse_windows("available", available)
     directory: Directory = request.app.state.directory
     try:
-        return directory.search(Search(subject=subject, level=level, q=q, min_credits=min_credits,
-                                       max_credits=max_credits, mode=mode, near=point, within_km=within_km,
-                                       language=language, style=style, communication=communication,
-                                       verified_only=verified_only, sort=sort, limit=limit, cursor=cursor))
+        return directory.search(Search(
+            subject=subject, level=level, q=q, min_credits=min_credits, max_credits=max_credits, mode=mode,
+            near=point, within_km=within_km, language=language, style=style, communication=communication,
+            verified_only=verified_only, available=windows, available_minutes=session_minutes, sort=sort,
+            limit=limit, cursor=cursor))
     except CursorError as exc:
         field = "sort" if "near" in str(exc) else "cursor"
         raise field_error(field, str(exc)) from exc
+
+
+def parse_windows(field: str, texts: list[str]) -> tuple[tuple[int, int], ...]:
+    windows = []
+    for i, text in enumerate(texts):
+        try:
+            windows.append(parse_window(text))
+        except ValueError as exc:
+            raise field_error(f"{field}[{i}]", str(exc)) from None
+    return tuple(windows)
 
 
 class LearningNeed(BaseModel):
@@ -99,17 +113,12 @@ def recommendations(need: LearningNeed, principal: AnyUser, request: Request) ->
     point = parse_near(need.near)
     if need.within_km is not None and point is None:
         raise field_error("within_km", "needs near=lat,lon")
-    windows = []
-    for i, text in enumerate(need.preferred_times):
-        try:
-            windows.append(parse_window(text))
-        except ValueError as exc:
-            raise field_error(f"preferred_times[{i}]", str(exc)) from None
+    windows = parse_windows("preferred_times", need.preferred_times)
     recommender: Recommender = request.app.state.recommender
     return recommender.recommend(Need(
         goal=need.goal, student_id=str(principal.user_id), subject=need.subject, level=need.level, mode=need.mode,
         budget_credits=need.budget_credits, near=point, within_km=need.within_km, language=need.language,
-        verified_only=need.verified_only, preferred=tuple(windows), limit=need.limit))
+        verified_only=need.verified_only, preferred=windows, limit=need.limit))
 
 
 @search.get("/recommendations/peers", summary="What students with choices like yours chose (signed-in user)")
