@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -174,3 +175,54 @@ def wait_until(predicate: Any, timeout: float = 20.0, interval: float = 0.1, mes
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message}")
         time.sleep(interval)
+
+
+@dataclass
+class S3Server:
+    """An S3-compatible server (moto's, as a separate process) with one IAM user allowed
+    ``s3:*`` and request authentication on, so every signature is checked as S3 does."""
+
+    endpoint_url: str
+    access_key_id: str
+    secret_access_key: str
+    admin: Any  # a boto3 S3 client with the user's key, to look at buckets without our code
+
+    def bucket(self, name: str) -> str:
+        with contextlib.suppress(self.admin.exceptions.BucketAlreadyOwnedByYou):
+            self.admin.create_bucket(Bucket=name)
+        return name
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """Needs the test-only ``moto[s3]``, ``flask`` and ``flask-cors`` (boto3 comes with moto)."""
+    import boto3
+    import httpx
+
+    port = devstack.free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                                stdout=out, stderr=subprocess.STDOUT)
+    try:
+        devstack.wait_port(port, timeout=30)
+        url = f"http://127.0.0.1:{port}"
+        setup = {"endpoint_url": url, "region_name": "us-east-1", "aws_access_key_id": "setup",
+                 "aws_secret_access_key": "setup"}
+        iam = boto3.client("iam", **setup)
+        iam.create_user(UserName="alphapeer")
+        iam.put_user_policy(UserName="alphapeer", PolicyName="s3", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}))
+        key = iam.create_access_key(UserName="alphapeer")["AccessKey"]
+        # From here on moto checks every request's access key and signature.
+        httpx.post(f"{url}/moto-api/reset-auth", content=b"0").raise_for_status()
+        admin = boto3.client("s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id=key["AccessKeyId"],
+                             aws_secret_access_key=key["SecretAccessKey"])
+        yield S3Server(url, key["AccessKeyId"], key["SecretAccessKey"], admin)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

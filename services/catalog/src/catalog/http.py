@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, File, Request, Response, UploadFile, status
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
 
 from catalog.application import CatalogApplication, ListingView
 from catalog.domain.errors import CatalogError, Conflict, NotEligible, NotFound, NotOwner, ValidationError
@@ -15,9 +16,12 @@ from catalog.domain.taxonomy import LEVELS
 from catalog.media import MediaStore
 from catalog.schemas import AttemptIn, CourseIn, EnrolIn, ListingIn, PromotionIn, RetireIn, SubjectIn
 from servicekit.auth import Principal, current_principal, require_roles
+from servicekit.blobstore import BlobNotFound, BlobStoreError
 from servicekit.gateway import problem_response
 from servicekit.problems import Problem, field_error
 from servicekit.uploads import UploadRejected
+
+log = logging.getLogger(__name__)
 
 Staff = Annotated[Principal, Depends(require_roles("staff", "admin"))]
 Tutor = Annotated[Principal, Depends(require_roles("tutor"))]
@@ -141,6 +145,9 @@ def add_media(listing_id: UUID, principal: Tutor, app: App, request: Request,
         item = store.put(listing_id, file.filename or "", file.content_type, data)
     except UploadRejected as exc:
         raise field_error(exc.field, exc.reason, status=exc.status, title="Upload rejected") from exc
+    except BlobStoreError as exc:
+        log.error("media store failed: %s", exc)
+        raise Problem(503, "Media storage unavailable", "the file could not be stored; try again later") from exc
     app.add_media(listing_id, principal.user_id, item)
     return item
 
@@ -166,15 +173,26 @@ def end_promotion(listing_id: UUID, promotion_id: UUID, principal: Tutor, app: A
 
 
 @media.get("/{listing_id}/{media_id}", summary="A sample file of a published listing (public)",
-           response_class=FileResponse)
-def get_media(listing_id: UUID, media_id: UUID, app: App, request: Request) -> FileResponse:
+           response_class=StreamingResponse)
+def get_media(listing_id: UUID, media_id: UUID, app: App, request: Request) -> StreamingResponse:
     view = app.get_listing(listing_id)
     item = next((m for m in view.listing.get("media", []) if m["media_id"] == str(media_id)), None)
     if view.status != "published" or item is None:
         raise Problem(404, "Not found", "no such media")
     store: MediaStore = request.app.state.media
-    return FileResponse(store.path(listing_id, item["sha256"]), media_type=item["content_type"],
-                        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "public, max-age=3600"})
+    try:
+        chunks = store.open(listing_id, item["sha256"])
+    except BlobNotFound as exc:
+        log.error("media %s of listing %s is listed but not in the store", media_id, listing_id)
+        raise Problem(404, "Not found", "no such media") from exc
+    except BlobStoreError as exc:
+        log.error("media store failed: %s", exc)
+        raise Problem(503, "Media storage unavailable", "try again later") from exc
+    headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "public, max-age=3600",
+               "ETag": f'"{item["sha256"]}"'}
+    if isinstance(item.get("size"), int):
+        headers["Content-Length"] = str(item["size"])
+    return StreamingResponse(chunks, media_type=item["content_type"], headers=headers)
 
 
 @tutors.get("/{tutor_id}/listings", summary="A tutor's listings: all to the tutor and staff, published to others")

@@ -1,30 +1,43 @@
 """Sample media of a listing: images, audio, video and PDFs, recognised by their bytes,
-limited in size per kind, kept in a local folder (content-addressed)."""
+limited in size per kind, content-addressed under ``<listing_id>/<sha256>`` in a blob store
+(a local folder or an S3-compatible bucket, by configuration)."""
 
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
-from servicekit.uploads import check_upload, store_content_addressed
+from servicekit.blobstore import BlobStore, put_content_addressed
+from servicekit.uploads import check_upload
 
 
 class MediaStore:
-    def __init__(self, folder: Path, limits: dict[str, int], public_url: str) -> None:
-        self.folder = folder
+    def __init__(self, blobs: BlobStore, limits: dict[str, int], public_url: str) -> None:
+        self.blobs = blobs
         self.limits = limits
         self.public_url = public_url.rstrip("/")
-        folder.mkdir(parents=True, exist_ok=True)
 
     def put(self, listing_id: UUID, filename: str, declared: str | None, data: bytes) -> dict[str, Any]:
-        """Checks and stores the file; raises servicekit.uploads.UploadRejected."""
+        """Checks and stores the file; raises servicekit.uploads.UploadRejected, or
+        servicekit.blobstore.BlobStoreError when the store fails."""
         ftype = check_upload(data, filename, declared, allowed_kinds=set(self.limits), max_bytes=self.limits)
-        digest = store_content_addressed(self.folder / str(listing_id), data)
+        digest = put_content_addressed(self.blobs, str(listing_id), data, ftype.content_type)
         media_id = uuid.uuid4()
         return {"media_id": str(media_id), "kind": ftype.kind, "content_type": ftype.content_type,
                 "url": f"{self.public_url}/v1/media/{listing_id}/{media_id}", "sha256": digest, "size": len(data)}
 
-    def path(self, listing_id: UUID, sha256: str) -> Path:
-        return self.folder / str(listing_id) / sha256
+    @staticmethod
+    def key(listing_id: UUID, sha256: str) -> str:
+        return f"{listing_id}/{sha256}"
+
+    def open(self, listing_id: UUID, sha256: str) -> Iterator[bytes]:
+        """The file's bytes in chunks; raises BlobNotFound (or BlobStoreError) at once."""
+        return self.blobs.stream(self.key(listing_id, sha256))
+
+    def read(self, listing_id: UUID, sha256: str) -> bytes:
+        return self.blobs.get(self.key(listing_id, sha256))
+
+    def close(self) -> None:
+        self.blobs.close()
