@@ -211,3 +211,14 @@ def test_bad_needs_are_refused_naming_the_field(feed: Feed, body: dict[str, Any]
 def test_recommendations_need_a_signed_in_caller(feed: Feed) -> None:
     assert feed.client.post("/v1/recommendations", json={"goal": "algebra"}).status_code == 401
     assert feed.client.get("/v1/recommendations/peers").status_code == 401
+
+
+def test_one_listing_per_tutor_their_best(feed: Feed) -> None:
+    busy = feed.tutor("Busy")
+    best = feed.listing(busy, subject=ALGEBRA, bio="Quadratic equations and factoring.")
+    feed.listing(busy, subject=ALGEBRA, bio="Algebra homework help.")
+    feed.listing(busy, subject=CHEMISTRY, bio="Titration.")
+    feed.listing(feed.tutor("Other"), subject=ALGEBRA, bio="Linear equations.")
+    found = recommend(feed, goal="quadratic equations and factoring")
+    assert names(found) == ["Busy", "Other"]
+    assert found["items"][0]["listing_id"] == str(best)

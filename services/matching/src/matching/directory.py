@@ -298,13 +298,15 @@ class Directory:
         tutor_rows: dict[str, list[int]] = defaultdict(list)
         reputation = np.zeros((n, 4), dtype=float)  # rating sum, rating count, completed, missed
         choices = np.zeros(n, dtype=float)
+        tutor_no = np.zeros(n, dtype=np.int64)  # a number per tutor: one listing each in recommendations
+        numbers: dict[str, int] = {}
         for i, e in enumerate(entries):
             tutor_rows[e.tutor_id].append(i)
+            tutor_no[i] = numbers.setdefault(e.tutor_id, len(numbers))
             if e.tutor_id in known:
                 reputation[i] = known[e.tutor_id]
             choices[i] = chosen.get(e.tutor_id, 0)
-        self._columns.update(reputation=reputation, choices=choices, tutor_rows=dict(tutor_rows),
-                             own_rows=None)
+        self._columns.update(reputation=reputation, choices=choices, tutor_rows=dict(tutor_rows), tutor_no=tutor_no)
         # Tie-breaks sort by id; an integer rank of the id sorts much faster than strings.
         rank = np.empty(n, dtype=np.int64)
         rank[np.argsort(self._columns["ids"], kind="stable")] = np.arange(n)

@@ -117,7 +117,8 @@ class Recommender:
         # Fit for exposure is how well the expertise matches the need (the score's other
         # parts are mostly neutral for a newcomer), or the score if semantics are weighted off.
         fit = comp["semantic"] if w["semantic"] > 0 else score
-        page = _with_exposure(score, fit, is_new, need.limit, t.exposure_positions, t.exposure_min_fit)
+        page = _with_exposure(score, fit, is_new, cols["tutor_no"][idx], need.limit, t.exposure_positions,
+                              t.exposure_min_fit)
         goal_words = set(words(need.goal))
         items = []
         for rank, (j, exposure) in enumerate(page, start=1):
@@ -252,17 +253,32 @@ def _positions(idx: np.ndarray, n: int) -> np.ndarray:
     return position
 
 
-def _with_exposure(score: np.ndarray, fit: np.ndarray, is_new: np.ndarray, limit: int, positions: tuple[int, ...],
-                   min_fit: float) -> list[tuple[int, bool]]:
-    """The page by score, with the reserved positions given to the best-scored new tutors
-    whose fit is at least ``min_fit`` of the page's best fit (fair exposure that never shows
-    a poor fit). Returns (index into the candidates, placed by exposure)."""
-    k = min(limit, len(score))
-    order = np.argsort(-score, kind="stable")
-    page = [int(j) for j in order[:k]]
-    best = float(fit[order[:k]].max()) if k else 0.0
-    waiting = [int(j) for j in order[k:] if is_new[j] and fit[j] >= min_fit * best][: len(positions)]
-    placed: list[tuple[int, bool]] = [(j, False) for j in page]
+def _best_per_tutor(score: np.ndarray, tutor: np.ndarray, rows: np.ndarray, count: int) -> np.ndarray:
+    """Up to ``count`` of ``rows`` by score (ties by position), each tutor once, with their
+    best listing. Sorts only a head of the candidates unless duplicates exhaust it."""
+    head = min(len(rows), max(4 * count, 64))
+    while True:
+        top = rows if head == len(rows) else rows[np.argpartition(-score[rows], head - 1)[:head]]
+        top = top[np.lexsort((top, -score[top]))]
+        _, first = np.unique(tutor[top], return_index=True)
+        unique = top[np.sort(first)]
+        if len(unique) >= count or head == len(rows):
+            return unique[:count]
+        head = min(len(rows), head * 4)
+
+
+def _with_exposure(score: np.ndarray, fit: np.ndarray, is_new: np.ndarray, tutor: np.ndarray, limit: int,
+                   positions: tuple[int, ...], min_fit: float) -> list[tuple[int, bool]]:
+    """The page by score, one listing per tutor (their best), with the reserved positions
+    given to the best-scored new tutors whose fit is at least ``min_fit`` of the page's best
+    fit (fair exposure that never shows a poor fit). Returns (index into the candidates,
+    placed by exposure)."""
+    page = _best_per_tutor(score, tutor, np.arange(len(score)), limit)
+    k = len(page)
+    best = float(fit[page].max()) if k else 0.0
+    eligible = np.flatnonzero(is_new & (fit >= min_fit * best) & ~np.isin(tutor, tutor[page]))
+    waiting = _best_per_tutor(score, tutor, eligible, len(positions)).tolist() if len(eligible) else []
+    placed: list[tuple[int, bool]] = [(int(j), False) for j in page]
     for position, j in zip(sorted(p for p in positions if 1 <= p <= k), waiting, strict=False):
         if any(is_new[x] for x, _ in placed[position - 1:]):
             continue  # a new tutor already earned a place at or below this position
