@@ -67,6 +67,8 @@ def test_the_need_is_understood_without_shared_words(feed: Feed) -> None:
     found = recommend(feed, goal="I keep getting x squared problems wrong before my maths test")
     assert names(found)[0] == "Ada"
     assert found["items"][0]["components"]["text"] == 0
+    # The reasons name the topic the goal means, though it never says "quadratic".
+    assert found["items"][0]["why"][0] == "Teaches Algebra I (introductory), covering Quadratics"
     found = recommend(feed, goal="my code crashes when a function calls itself")
     assert names(found)[0] == "Py"
     found = recommend(feed, goal="I want to chat in another language after dinner")

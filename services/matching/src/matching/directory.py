@@ -114,6 +114,7 @@ class Directory:
         # the texts still waiting for the indexer.
         self._vectors: dict[str, np.ndarray] = {}
         self._pending: dict[str, str] = {}
+        self._topic_keys: set[str] = set()  # topic names get vectors too (for the reasons)
         self._signals: dict[str, Any] = {}
         self._last_change = 0
         self._refreshed_at = 0.0
@@ -180,9 +181,14 @@ class Directory:
         place = doc.get("place") or {}
         credits = doc["rate"].get("credits_per_hour")
         expertise = expertise_text(doc)
-        text_key = hashlib.blake2b(expertise.encode(), digest_size=16).hexdigest()
+        text_key = digest(expertise)
         if text_key not in self._vectors:
             self._pending[text_key] = expertise
+        for topic in {t for subj in doc["subjects"] for t in subj.get("topics", [])}:
+            key = digest(topic)
+            if key not in self._topic_keys:
+                self._topic_keys.add(key)
+                self._pending[key] = topic
         self._entries[row["listing_id"]] = Entry(
             listing_id=row["listing_id"], tutor_id=row["tutor_id"], doc_json=json.dumps(_public(doc)),
             display_name=row.get("display_name") or "", headline=row.get("headline"), verified=verified,
@@ -217,7 +223,7 @@ class Directory:
         if self.embedder is None:
             return 0
         with self._lock:
-            live = {e.text_key for e in self._entries.values()}
+            live = {e.text_key for e in self._entries.values()} | self._topic_keys
             for key in [k for k in self._pending if k not in live]:
                 del self._pending[key]  # the listing changed again before it was indexed
             todo = dict(list(self._pending.items())[:batch])
@@ -246,6 +252,10 @@ class Directory:
         with self._lock:
             self._next_build_at = 0.0
             self._build()
+
+    def vector_of(self, text: str) -> np.ndarray | None:
+        """The sentence vector of a text the indexer has seen (a listing's or a topic's)."""
+        return self._vectors.get(digest(text))
 
     @property
     def pending(self) -> int:
@@ -451,6 +461,10 @@ class Directory:
     @property
     def size(self) -> int:
         return len(self._entries)
+
+
+def digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
 def _release_freed_memory() -> None:

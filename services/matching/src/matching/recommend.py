@@ -14,6 +14,7 @@ import json
 import math
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +29,8 @@ COMPONENTS = ("semantic", "text", "rating", "reliability", "availability", "pric
 DEFAULT_WEIGHTS = {"semantic": 0.45, "text": 0.02, "rating": 0.1, "reliability": 0.05, "availability": 0.1,
                    "price": 0.1, "distance": 0.1, "collaborative": 0.1}
 WEEK = 7 * 24 * 60
+#: Cosine between a goal and a topic name from which the reasons name the topic.
+TOPIC_MATCH = 0.45
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -120,6 +123,10 @@ class Recommender:
         page = _with_exposure(score, fit, is_new, cols["tutor_no"][idx], need.limit, t.exposure_positions,
                               t.exposure_min_fit)
         goal_words = set(words(need.goal))
+
+        def topic_fit(topic: str) -> float | None:
+            vector = self.directory.vector_of(topic)
+            return None if vector is None else float(vector.astype(np.float32) @ need_vector)
         items = []
         for rank, (j, exposure) in enumerate(page, start=1):
             e = entries[idx[j]]
@@ -135,7 +142,7 @@ class Recommender:
                 "why": _why(doc, e, need, goal_words, float(cosine[j]) if has_vector[j] else None,
                             credits[j], None if distance is None else float(distance[idx[j]]),
                             tuple(reputation[j]), overlap.get(int(j)), peers_of.get(e.tutor_id, 0),
-                            bool(is_new[j]), exposure),
+                            bool(is_new[j]), exposure, topic_fit),
             }
             if distance is not None and not math.isnan(distance[idx[j]]):
                 item["distance_km"] = round(float(distance[idx[j]]), 2)
@@ -289,15 +296,20 @@ def _with_exposure(score: np.ndarray, fit: np.ndarray, is_new: np.ndarray, tutor
 
 def _why(doc: dict[str, Any], e: Entry, need: Need, goal_words: set[str], cosine: float | None, credits: float,
          distance: float | None, reviews: tuple[float, ...], availability: float | None,
-         peers: int, is_new: bool, exposure: bool) -> list[str]:
-    """A few short reasons, the strongest first."""
+         peers: int, is_new: bool, exposure: bool, topic_fit: Callable[[str], float | None]) -> list[str]:
+    """A few short reasons, the strongest first. A topic is named when the goal uses its
+    words or means it (its own sentence vector is close to the goal's)."""
     reasons: list[str] = []
     subjects = doc.get("subjects") or []
     chosen = [s for s in subjects if s["subject_id"] == need.subject] or subjects
     covered: list[str] = []
-    for s in chosen:
-        covered += [topic for topic in s.get("topics", []) if goal_words & set(words(topic))]
     best = chosen[0] if chosen else None
+    for s in chosen:
+        matched = [topic for topic in s.get("topics", [])
+                   if goal_words & set(words(topic)) or (topic_fit(topic) or 0.0) >= TOPIC_MATCH]
+        if matched and not covered:
+            best = s  # the subject whose topic the goal is about leads the reasons
+        covered += matched
     if best:
         level = best["level"].replace("_", " ")
         reasons.append(f"Teaches {best['name']} ({level})" + (f", covering {_join(covered[:3])}" if covered else ""))
