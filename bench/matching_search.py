@@ -156,10 +156,10 @@ def run(db_url: str, context: dict[str, Any], quick: bool = False) -> list[dict[
             time.sleep(1)
         indexed = time.perf_counter() - started - catch_up
         with psycopg.connect(db_url) as conn:
-            distinct = conn.execute("SELECT count(*) FROM matching_bench.embedding_cache").fetchone()[0]
+            distinct = conn.execute("SELECT count(*) FROM matching_bench_memo.embedding_cache").fetchone()[0]
         report(results, "matching.vector_index.seconds_after_catch_up", indexed, "s",
                {**context, "listings": n, "distinct_texts": distinct, "threads": 1,
-                "note": "vectors computed once per distinct text, cached by digest in PostgreSQL"})
+                "note": "vectors computed once per distinct text, memoised by digest in PostgreSQL"})
 
         rnd = random.Random(3)
         from catalog.domain.taxonomy import DEFAULT, LEVELS, slug

@@ -120,6 +120,9 @@ async def test_found_by_subject_text_and_distance_hidden_when_suspended_and_rebu
     schema = matching.env["ALPHAPEER_DATABASE_SCHEMA"]
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        # The memo of sentence vectors is not the read model: it stays, so the rebuild
+        # never waits for the model to read a bio again.
+        assert conn.execute(f'SELECT count(*) FROM "{schema}_memo".embedding_cache').fetchone()[0] >= 1
     matching.start()
     m = httpx.Client(base_url=matching.url, headers=auth, timeout=10)
     poll(lambda: found(subject="sciences.physics"), lambda v: v == [lid])

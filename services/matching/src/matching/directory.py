@@ -103,8 +103,9 @@ class CursorError(ValueError):
 
 class Directory:
     def __init__(self, db: Database, refresh_interval: float = 0.25, weights: dict[str, float] | None = None,
-                 embedder: Embedder | None = None) -> None:
+                 embedder: Embedder | None = None, memo: Database | None = None) -> None:
         self.db = db
+        self.memo = memo or db  # where sentence vectors are memoised (see views.memo_ddl)
         self.refresh_interval = refresh_interval
         self.weights = {"text": 1.0, "price": 0.2, "distance": 0.3, **(weights or {})}
         self.embedder = embedder
@@ -229,12 +230,12 @@ class Directory:
             todo = dict(list(self._pending.items())[:batch])
         if not todo:
             return 0
-        found = {k: np.frombuffer(v, dtype=np.float16) for k, v in views.cached_vectors(self.db, list(todo)).items()}
+        found = {k: np.frombuffer(v, dtype=np.float16) for k, v in views.cached_vectors(self.memo, list(todo)).items()}
         missing = [k for k in todo if k not in found]
         if missing:
             computed = self.embedder.encode([todo[k] for k in missing]).astype(np.float16)
             fresh = {k: computed[i] for i, k in enumerate(missing)}
-            views.cache_vectors(self.db, {k: v.tobytes() for k, v in fresh.items()})
+            views.cache_vectors(self.memo, {k: v.tobytes() for k, v in fresh.items()})
             found.update(fresh)
         with self._lock:
             self._vectors.update(found)

@@ -54,10 +54,13 @@ def build(settings: MatchingSettings | None = None, keys: KeySource | None = Non
     broker = make_broker(settings)
     IdempotentSubscriber(broker, settings, topics=["identity.events", "catalog.events"], reaction=reaction,
                          group_suffix=consumer_generation(db))
+    memo = Database(settings.model_copy(update={"database_schema": f"{db.schema}_memo",
+                                                "service_name": f"{settings.service_name}-memo"}))
+    memo.execute_script(views.memo_ddl())
     embedder = Embedder.shared(settings.matching_model_dir, settings.matching_embed_threads)
     directory = Directory(db, settings.matching_refresh_interval,
                           {"text": settings.matching_weight_text, "price": settings.matching_weight_price,
-                           "distance": settings.matching_weight_distance}, embedder=embedder)
+                           "distance": settings.matching_weight_distance}, embedder=embedder, memo=memo)
     directory.load()
     recommender = Recommender(directory, embedder, Tuning(
         weights=settings.recommend_weights(), new_tutor_days=settings.matching_new_tutor_days,
@@ -73,6 +76,7 @@ def build(settings: MatchingSettings | None = None, keys: KeySource | None = Non
         settings, db, title="Alpha Peer matching", description=DESCRIPTION,
         verifier=TokenVerifier(keys or JwksKeySource(settings.jwks_url), settings.jwt_issuer, settings.jwt_audience),
         readiness={"broker": broker_ready},
+        on_shutdown=[memo.close],
         lifespan=runtime.background_lifespan(indexer, broker=broker if settings.subscribers_enabled else None),
     )
     gateway.state.directory = directory

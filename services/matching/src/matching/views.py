@@ -75,13 +75,17 @@ def ddl(db: Database) -> list[str]:
             end_minute INTEGER NOT NULL,
             PRIMARY KEY (tutor_id, start_minute)
         )""",
-        # A memo of sentence vectors by text digest: a pure function of the text, so any
-        # replica may fill it and a replay finds it consistent.
-        """CREATE TABLE IF NOT EXISTS embedding_cache (
+    ]
+
+
+def memo_ddl() -> list[str]:
+    """A memo of sentence vectors by text digest, in its own schema (or SQLite file): a pure
+    function of the text, not state from events, so any replica may fill it and a rebuild
+    of the read model (dropping its schema) keeps it and never waits for the model again."""
+    return ["""CREATE TABLE IF NOT EXISTS embedding_cache (
             text_key TEXT PRIMARY KEY,
             vector BLOB NOT NULL
-        )""",
-    ]
+        )"""]
 
 
 def _tutor(cur: Cursor, user_id: str, **fields: Any) -> None:
