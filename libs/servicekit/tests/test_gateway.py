@@ -53,6 +53,12 @@ def client(tmp_path: Path) -> TestClient:
         calls.append(item)
         return {"n": len(calls), "name": item.name}
 
+    @app.post("/contended")
+    def contended(who: Principal = Depends(require_roles("staff"))) -> None:
+        from eventsourcing.persistence import IntegrityError
+
+        raise IntegrityError("another writer saved version 7 first")
+
     return TestClient(app)
 
 
@@ -107,3 +113,47 @@ def test_idempotency_key_runs_the_work_once(client: TestClient) -> None:
     assert other.status_code == 403
     too_long = client.post("/items", json={"name": "a", "qty": 1}, headers={**h, "Idempotency-Key": "k" * 300})
     assert too_long.status_code == 400
+
+
+def test_a_conflict_that_outlasted_its_retries_is_a_409_to_try_again(client: TestClient) -> None:
+    r = client.post("/contended", headers={"Authorization": "Bearer staff"})
+    assert r.status_code == 409 and r.headers["retry-after"] == "1"
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["title"] == "Changed concurrently"
+
+
+def test_commands_are_decided_again_after_a_conflict() -> None:
+    from eventsourcing.persistence import IntegrityError
+
+    from servicekit.eventstore import retry_on_conflict
+
+    calls: list[int] = []
+
+    @retry_on_conflict(attempts=3)
+    def twice_beaten(x: int) -> int:
+        calls.append(x)
+        if len(calls) < 3:
+            raise IntegrityError("version taken")
+        return x * 2
+
+    assert twice_beaten(21) == 42 and calls == [21, 21, 21]
+
+    @retry_on_conflict(attempts=2)
+    def always_beaten() -> None:
+        calls.append(0)
+        raise IntegrityError("version taken")
+
+    calls.clear()
+    with pytest.raises(IntegrityError):
+        always_beaten()
+    assert calls == [0, 0]
+
+    @retry_on_conflict()
+    def invalid() -> None:
+        calls.append(1)
+        raise ValueError("not a conflict")
+
+    calls.clear()
+    with pytest.raises(ValueError, match="not a conflict"):
+        invalid()
+    assert calls == [1]  # other errors are not retried

@@ -437,3 +437,19 @@ def test_bad_level_criteria_are_refused(h: Harness, levels: list[str], after: li
     r = h.client.post("/v1/courses", json={**PROGRESSION, "levels": levels, "level_up_after": after},
                       headers=token(uuid.uuid4(), "creator"))
     assert r.status_code == 422 and field in {e["field"] for e in r.json()["errors"]}, r.text
+
+
+def test_a_rush_of_enrolments_in_one_course_all_succeed(h: Harness) -> None:
+    """Concurrent writers of one aggregate: each conflicting save is decided again on fresh
+    state, so nobody gets an error and nobody is enrolled twice."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    creator = uuid.uuid4()
+    cid = h.client.post("/v1/courses", json=COURSE, headers=token(creator, "creator")).json()["course_id"]
+    h.client.post(f"/v1/courses/{cid}/publish", headers=token(creator, "creator"))
+    students = [uuid.uuid4() for _ in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda s: h.app.enrol(UUID(cid), s, None), students))
+    assert len(set(results)) == 8
+    course = h.client.get(f"/v1/courses/{cid}", headers=token(creator, "creator")).json()
+    assert course["enrolments"] == 8

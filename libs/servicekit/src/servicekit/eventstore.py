@@ -10,8 +10,11 @@ Two things are added to the library's Application:
 
 from __future__ import annotations
 
+import functools
+import random
+import time
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, ParamSpec, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import Application, ProcessingEvent
@@ -19,11 +22,39 @@ from eventsourcing.persistence import (
     IntegrityError,
     Mapper,
     ProcessRecorder,
+    RecordConflictError,
     StoredEvent,
     Tracking,
 )
 
 from servicekit import context, telemetry
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def retry_on_conflict(attempts: int = 10) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """For a load-decide-save command: when another writer saved the same aggregate first
+    (optimistic concurrency), decide again on the fresh state instead of failing — a rush
+    of enrolments in one course must not turn into errors. The failed save wrote nothing,
+    so a retry cannot double anything. After ``attempts`` the conflict propagates (409)."""
+
+    def wrap(command: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(command)
+        def retried(*args: P.args, **kwargs: P.kwargs) -> R:
+            for attempt in range(attempts):
+                try:
+                    return command(*args, **kwargs)
+                except RecordConflictError:
+                    if attempt == attempts - 1:
+                        raise
+                    time.sleep(random.uniform(0, min(0.1, 0.005 * 2 ** attempt)))
+            raise AssertionError("unreachable")
+
+        return retried
+
+    return wrap
+
 
 #: Key under which the work context rides inside a stored event's state.
 CONTEXT_KEY = "__ctx__"

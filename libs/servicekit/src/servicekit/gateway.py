@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from eventsourcing.persistence import RecordConflictError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -144,6 +145,13 @@ def create_gateway(
             request, Problem(exc.status_code, titles.get(exc.status_code, "HTTP error"), str(exc.detail),
                              headers=dict(exc.headers or {}))
         )
+
+    @app.exception_handler(RecordConflictError)
+    async def _conflict(request: Request, exc: RecordConflictError) -> JSONResponse:
+        # Someone else changed the same thing between our read and our write, repeatedly.
+        return problem_response(request, Problem(409, "Changed concurrently",
+                                                 "it changed while your request was applied; try again",
+                                                 headers={"Retry-After": "1"}))
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:

@@ -17,7 +17,7 @@ from catalog.domain.errors import NotFound, NotOwner, ValidationError
 from catalog.domain.listing import Listing, TutorStanding, build_snapshot, check_promotion
 from catalog.domain.rules import text_field
 from catalog.domain.taxonomy import Taxonomy, check_level
-from servicekit.eventstore import ServiceApplication
+from servicekit.eventstore import ServiceApplication, retry_on_conflict
 from servicekit.subscriber import Delivery
 
 
@@ -46,12 +46,14 @@ class CatalogApplication(ServiceApplication):
         tax: Any = self.repository.get(Taxonomy.create_id())
         return tax  # type: ignore[no-any-return]
 
+    @retry_on_conflict()
     def add_subject(self, area: str, name: str, topics: list[str]) -> str:
         tax = self.taxonomy()
         subject_id = tax.add_subject(area, name, topics)
         self.save(tax)
         return subject_id
 
+    @retry_on_conflict()
     def retire_subject(self, subject_id: str) -> None:
         tax = self.taxonomy()
         tax.retire_subject(subject_id)
@@ -81,6 +83,7 @@ class CatalogApplication(ServiceApplication):
             return None
         return found  # type: ignore[no-any-return]
 
+    @retry_on_conflict()
     def create_listing(self, tutor_id: UUID, raw: dict[str, Any]) -> UUID:
         snapshot = build_snapshot(raw, tutor_id, self.taxonomy())
         listing = Listing(tutor_id=tutor_id, snapshot=snapshot)
@@ -89,32 +92,38 @@ class CatalogApplication(ServiceApplication):
         self.save(listing, standing)
         return listing.id
 
+    @retry_on_conflict()
     def edit_listing(self, listing_id: UUID, actor: UUID, raw: dict[str, Any]) -> None:
         listing = self._owned(listing_id, actor)
         merged = {**listing.snapshot, **raw}
         listing.edit(build_snapshot(merged, listing.tutor_id, self.taxonomy()))
         self.save(listing)
 
+    @retry_on_conflict()
     def publish_listing(self, listing_id: UUID, actor: UUID) -> None:
         listing = self._owned(listing_id, actor)
         listing.publish(self._standing(listing.tutor_id))
         self.save(listing)
 
+    @retry_on_conflict()
     def pause_listing(self, listing_id: UUID, actor: UUID) -> None:
         listing = self._owned(listing_id, actor)
         listing.pause()
         self.save(listing)
 
+    @retry_on_conflict()
     def withdraw_listing(self, listing_id: UUID, actor: UUID, staff: bool) -> None:
         listing = self._owned(listing_id, actor, staff=staff)
         listing.withdraw("by_tutor" if listing.tutor_id == actor else "by_staff")
         self.save(listing)
 
+    @retry_on_conflict()
     def add_media(self, listing_id: UUID, actor: UUID, media: dict[str, Any]) -> None:
         listing = self._owned(listing_id, actor)
         listing.add_media(media)
         self.save(listing)
 
+    @retry_on_conflict()
     def add_promotion(self, listing_id: UUID, actor: UUID, code: str, percent_off: int | None,
                       credits_off: int | None, max_redemptions: int | None, expires_at: datetime) -> UUID:
         listing = self._owned(listing_id, actor)
@@ -124,6 +133,7 @@ class CatalogApplication(ServiceApplication):
         self.save(listing)
         return promotion_id
 
+    @retry_on_conflict()
     def end_promotion(self, listing_id: UUID, actor: UUID, promotion_id: UUID) -> None:
         listing = self._owned(listing_id, actor)
         listing.end_promotion(promotion_id)
@@ -178,16 +188,19 @@ class CatalogApplication(ServiceApplication):
         self.save(course)
         return course.id
 
+    @retry_on_conflict()
     def publish_course(self, course_id: UUID, actor: UUID) -> None:
         course = self._own_course(course_id, actor)
         course.publish()
         self.save(course)
 
+    @retry_on_conflict()
     def retire_course(self, course_id: UUID, actor: UUID, reason_code: str, staff: bool) -> None:
         course = self._own_course(course_id, actor, staff)
         course.retire(reason_code)
         self.save(course)
 
+    @retry_on_conflict()
     def enrol(self, course_id: UUID, student_id: UUID, funded_by: UUID | None) -> UUID:
         course = self._course(course_id)
         enrolment_id = uuid4()
@@ -211,6 +224,7 @@ class CatalogApplication(ServiceApplication):
                              min_quiz_score_pct=course.completion["min_quiz_score_pct"], levels=course.levels,
                              level_thresholds=course.level_thresholds)
 
+    @retry_on_conflict()
     def attempt_quiz(self, course_id: UUID, student_id: UUID, module: int, answers: list[int]) -> dict[str, Any]:
         course = self._course(course_id)
         enrolment = self._enrolment(course, student_id)
@@ -220,6 +234,7 @@ class CatalogApplication(ServiceApplication):
         self.save(enrolment)
         return {**result, "progress": enrolment.view()}
 
+    @retry_on_conflict()
     def complete_reading(self, course_id: UUID, student_id: UUID, module: int) -> dict[str, Any]:
         course = self._course(course_id)
         enrolment = self._enrolment(course, student_id)
