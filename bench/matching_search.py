@@ -96,6 +96,28 @@ def timed(request: Callable[[int], httpx.Response], count: int) -> list[float]:
     return latencies
 
 
+async def concurrently(url: str, authorization: str, bodies: list[dict[str, Any]], clients: int
+                       ) -> tuple[float, list[float]]:
+    """(requests per second, latencies in ms) with ``clients`` requests in flight."""
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    for body in bodies:
+        queue.put_nowait(body)
+    latencies: list[float] = []
+
+    async def client(http: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            body = queue.get_nowait()
+            t = time.perf_counter()
+            r = await http.post("/v1/recommendations", json=body)
+            latencies.append((time.perf_counter() - t) * 1000)
+            r.raise_for_status()
+
+    async with httpx.AsyncClient(base_url=url, headers={"Authorization": authorization}, timeout=60) as http:
+        started = time.perf_counter()
+        await asyncio.gather(*(client(http) for _ in range(clients)))
+        return len(bodies) / (time.perf_counter() - started), latencies
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -192,6 +214,13 @@ def run(db_url: str, context: dict[str, Any], quick: bool = False) -> list[dict[
                "requirement": "p95 < 100 ms"}
         report(results, "matching.recommend.p50", percentile(latencies, 50), "ms", ctx)
         report(results, "matching.recommend.p95", percentile(latencies, 95), "ms", ctx)
+        # The night before an exam: many learners at once against one replica (2 cores).
+        rate, under_load = asyncio.run(concurrently(matching.url, http.headers["Authorization"],
+                                                    [needs[i % len(needs)]() for i in range(80 if quick else 400)],
+                                                    clients=8))
+        load_ctx = {**ctx, "client": "8 concurrent httpx clients over loopback, one replica"}
+        report(results, "matching.recommend.throughput_8_clients", rate, "requests/s", load_ctx)
+        report(results, "matching.recommend.p95_8_clients", percentile(under_load, 95), "ms", load_ctx)
         assert matching.proc is not None
         report(results, "matching.rss", rss_mb(matching.proc.pid), "MB", {**context, "tutors": n})
     finally:
