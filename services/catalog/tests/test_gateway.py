@@ -395,6 +395,11 @@ def test_learners_progress_through_quizzes_levels_and_completion(h: Harness) -> 
     assert h.client.get(f"/v1/courses/{cid}/progress/{student}", headers=token(stranger, "staff")).status_code == 200
     assert h.client.get(f"/v1/courses/{cid}/progress/{student}",
                         headers=token(stranger, "student")).status_code == 403
+    # The funder paying for this enrolment sees the proof of progress; another funder does not.
+    funded = h.client.get(f"/v1/courses/{cid}/progress/{student}", headers=token(funder, "funder"))
+    assert funded.status_code == 200 and funded.json()["completed"]
+    assert h.client.get(f"/v1/courses/{cid}/progress/{student}",
+                        headers=token(uuid.uuid4(), "funder")).status_code == 403
 
     public = [to_contract(h.app.mapper.to_domain_event(n)) for n in h.app.recorder.select_notifications(start=1,
                                                                                                         limit=1000)]

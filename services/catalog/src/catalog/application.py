@@ -243,10 +243,13 @@ class CatalogApplication(ServiceApplication):
         return enrolment.view()
 
     def progress(self, course_id: UUID, student_id: UUID, actor: UUID, staff: bool) -> dict[str, Any]:
-        """The learner's own progress; the course's creator and staff may read any learner's."""
+        """The learner's own progress; the course's creator and staff may read any learner's,
+        and a funder the progress of a learner whose enrolment they pay for."""
         course = self._course(course_id)
-        if actor != student_id and actor != course.creator_id and not staff:
-            raise NotOwner("only the learner, the course's creator and staff see progress")
+        enrolled = course.enrolment_of.get(str(student_id))
+        funder = enrolled["funded_by"] if enrolled else None
+        if actor not in (student_id, course.creator_id, funder) and not staff:
+            raise NotOwner("only the learner, the course's creator, the learner's funder and staff see progress")
         return self._enrolment(course, student_id).view()
 
     def _own_course(self, course_id: UUID, actor: UUID, staff: bool = False) -> Course:
