@@ -3,7 +3,6 @@ identity's events fed to its reaction as the subscriber would."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -11,9 +10,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
 from alphapeer_contracts import identity as idc
@@ -21,22 +18,13 @@ from catalog.main import build
 from catalog.settings import CatalogSettings
 from servicekit import envelope
 from servicekit.subscriber import AggregateReaction, Delivery
+from servicekit.testing import ISSUER
 
-KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 MP3 = b"ID3\x03\x00\x00\x00" + b"\x00" * 64
 
 
-class TestKeys:
-    def key_for(self, kid: str) -> Any:
-        return KEY.public_key() if kid == "test" else None
-
-
-def token(user: UUID, *roles: str) -> dict[str, str]:
-    now = int(time.time())
-    t = jwt.encode({"sub": str(user), "roles": list(roles), "iat": now, "exp": now + 600,
-                    "iss": "alphapeer-identity", "aud": "alphapeer"}, KEY, algorithm="RS256", headers={"kid": "test"})
-    return {"Authorization": f"Bearer {t}"}
+token = ISSUER.headers
 
 
 class Harness:
@@ -66,7 +54,7 @@ def h(postgres_url: str, pg_schema: str, tmp_path: Path) -> Iterator[Harness]:
     settings = CatalogSettings(database_url=postgres_url, database_schema=pg_schema, data_dir=tmp_path,
                                relay_enabled=False, subscribers_enabled=False,
                                kafka_bootstrap_servers="127.0.0.1:1")
-    with TestClient(build(settings, keys=TestKeys())) as client:
+    with TestClient(build(settings, keys=ISSUER)) as client:
         yield Harness(client)
 
 

@@ -6,17 +6,13 @@ process on loopback, checking every request's signature)."""
 from __future__ import annotations
 
 import hashlib
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
@@ -26,10 +22,9 @@ from catalog.settings import CatalogSettings
 from servicekit import envelope
 from servicekit.blobstore import LocalBlobStore, S3BlobStore
 from servicekit.subscriber import AggregateReaction, Delivery
-from servicekit.testing import S3Server
+from servicekit.testing import ISSUER, S3Server
 
 BUCKET = "alphapeer-catalog-media"
-KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 300  # ~75 KiB
 LISTING = {
     "title": "Mechanics without tears",
@@ -89,16 +84,7 @@ def test_an_s3_endpoint_must_be_an_http_url(monkeypatch: pytest.MonkeyPatch) -> 
 
 # -- the catalog on a real S3-compatible server -----------------------------------------------
 
-def token(user: UUID, *roles: str) -> dict[str, str]:
-    now = int(time.time())
-    t = jwt.encode({"sub": str(user), "roles": list(roles), "iat": now, "exp": now + 600,
-                    "iss": "alphapeer-identity", "aud": "alphapeer"}, KEY, algorithm="RS256", headers={"kid": "test"})
-    return {"Authorization": f"Bearer {t}"}
-
-
-class TestKeys:
-    def key_for(self, kid: str) -> Any:
-        return KEY.public_key() if kid == "test" else None
+token = ISSUER.headers
 
 
 def approve(client: TestClient, tutor: UUID) -> None:
@@ -120,7 +106,7 @@ def catalog(s3_server: S3Server, postgres_url: str, pg_schema: str, tmp_path: Pa
         catalog_s3_bucket=s3_server.bucket(BUCKET),
         catalog_s3_access_key_id=s3_server.access_key_id,
         catalog_s3_secret_access_key=s3_server.secret_access_key)  # type: ignore[arg-type]
-    with TestClient(build(settings, keys=TestKeys())) as client:
+    with TestClient(build(settings, keys=ISSUER)) as client:
         yield client
 
 
@@ -177,7 +163,7 @@ def test_a_storage_failure_is_a_503_not_a_lost_upload(
         catalog_s3_bucket=s3_server.bucket(BUCKET),
         catalog_s3_access_key_id=s3_server.access_key_id,
         catalog_s3_secret_access_key="wrong-secret")  # type: ignore[arg-type]
-    with TestClient(build(settings, keys=TestKeys())) as client:
+    with TestClient(build(settings, keys=ISSUER)) as client:
         tutor = uuid.uuid4()
         auth = token(tutor, "tutor")
         lid = client.post("/v1/listings", json=LISTING, headers=auth).json()["listing_id"]

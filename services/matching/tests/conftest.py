@@ -3,7 +3,6 @@ projection reaction exactly as the subscriber would, and called through its HTTP
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -11,9 +10,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
 from alphapeer_contracts import catalog as cat
@@ -22,20 +19,11 @@ from matching.main import build
 from matching.settings import MatchingSettings
 from servicekit import envelope
 from servicekit.subscriber import Delivery
-
-KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-class TestKeys:
-    def key_for(self, kid: str) -> Any:
-        return KEY.public_key() if kid == "test" else None
+from servicekit.testing import ISSUER
 
 
 def auth(user: UUID | None = None) -> dict[str, str]:
-    now = int(time.time())
-    t = jwt.encode({"sub": str(user or uuid.uuid4()), "roles": ["student"], "iat": now, "exp": now + 600,
-                    "iss": "alphapeer-identity", "aud": "alphapeer"}, KEY, algorithm="RS256", headers={"kid": "test"})
-    return {"Authorization": f"Bearer {t}"}
+    return ISSUER.headers(user, "student")
 
 
 def now() -> datetime:
@@ -101,7 +89,7 @@ def feed(postgres_url: str, pg_schema: str, tmp_path: Path, matching_overrides: 
     settings = MatchingSettings(database_url=postgres_url, database_schema=pg_schema, data_dir=tmp_path,
                                 subscribers_enabled=False, kafka_bootstrap_servers="127.0.0.1:1",
                                 matching_refresh_interval=0.0001, **matching_overrides)
-    with TestClient(build(settings, keys=TestKeys())) as client:
+    with TestClient(build(settings, keys=ISSUER)) as client:
         yield Feed(client)
 
 

@@ -226,3 +226,29 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+class TokenIssuer:
+    """Signs access tokens as identity does (RS256, kid ``test``), and is the key source a
+    gateway under test verifies them with: ``build(settings, keys=ISSUER)``."""
+
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    def key_for(self, kid: str) -> Any:
+        return self.key.public_key() if kid == "test" else None
+
+    def headers(self, user: uuid.UUID | None = None, *roles: str) -> dict[str, str]:
+        """An Authorization header for ``user`` (a new one by default) with ``roles``."""
+        import jwt
+
+        now = int(time.time())
+        claims = {"sub": str(user or uuid.uuid4()), "roles": list(roles), "iat": now,
+                  "exp": now + 600, "iss": "alphapeer-identity", "aud": "alphapeer"}
+        return {"Authorization": f"Bearer {jwt.encode(claims, self.key, algorithm='RS256', headers={'kid': 'test'})}"}
+
+
+#: One signing key per test session (2048-bit keys take a moment to make).
+ISSUER = TokenIssuer()
