@@ -129,3 +129,16 @@ def test_available_in_a_time_window_uses_published_availability(feed: Feed) -> N
     assert ids(search(feed, available="tue 09:00-11:00", session_minutes=90)) == []
     r = feed.get("/v1/search", available="someday 9:00-10:00")
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "available[0]"
+
+
+def test_free_text_falls_back_to_meaning_when_no_listing_has_the_words(feed: Feed) -> None:
+    alg = feed.listing(feed.tutor("Ada"), bio="Quadratic equations, factoring and the quadratic formula.")
+    feed.listing(feed.tutor("Cy"), subject=("sciences.chemistry", "Chemistry", "Sciences"),
+                 bio="Titration and lab safety.")
+    feed.settle()
+    by_words = search(feed, q="quadratic")
+    assert ids(by_words) == [str(alg)] and by_words["matched_by"] == "words"
+    by_meaning = search(feed, q="x squared problems")  # no listing says it
+    assert ids(by_meaning)[0] == str(alg) and by_meaning["matched_by"] == "meaning"
+    assert str(alg) in ids(search(feed, q="x squared problems", subject="mathematics.algebra-i"))
+    assert ids(search(feed, q="x squared problems", subject="sciences.chemistry")) == []  # filters still hold

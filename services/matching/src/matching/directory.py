@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from matching.embedding import Embedder
 
 DIMENSIONS = 384
+#: Cosine from which a listing answers a free-text search by meaning when no listing has its words.
+MEANING_MIN = 0.35
 _WORD = re.compile(r"[a-z0-9]+")
 _STOP = frozenset((
     "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "i", "in", "is",
@@ -414,6 +416,15 @@ class Directory:
         cols = self.snapshot()
         entries: list[Entry] = cols["entries"]
         mask, distance, relevance = self.candidates(cols, query)
+        matched_by = "words"
+        if query.q and not mask.any() and self.embedder is not None:
+            # No listing uses the searcher's words ("x squared"): fall back to meaning, so
+            # the search still finds the quadratics tutor rather than nothing.
+            mask, distance, _ = self.candidates(cols, query, text_required=False)
+            cosine = cols["vectors"] @ self.embedder.encode_one(query.q)
+            mask &= cols["has_vector"] & (cosine >= MEANING_MIN)
+            relevance = np.where(mask, cosine, 0.0).astype(float)
+            matched_by = "meaning"
         credits = cols["credits"]
         idx = np.flatnonzero(mask)
         sort = query.sort if query.sort in SORTS else "relevance"
@@ -457,7 +468,10 @@ class Directory:
         if len(order) > query.limit and len(page):
             last = page[-1]
             next_cursor = _encode(sort, float(key[last]), str(ids[last]))
-        return {"items": items, "total": len(idx), "next_cursor": next_cursor}
+        found: dict[str, Any] = {"items": items, "total": len(idx), "next_cursor": next_cursor}
+        if query.q:
+            found["matched_by"] = matched_by
+        return found
 
     @property
     def size(self) -> int:
