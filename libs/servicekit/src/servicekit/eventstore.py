@@ -33,11 +33,13 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def retry_on_conflict(attempts: int = 10) -> Callable[[Callable[P, R]], Callable[P, R]]:
+def retry_on_conflict(attempts: int = 10, conflicts: tuple[type[Exception], ...] = (RecordConflictError,)
+                      ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """For a load-decide-save command: when another writer saved the same aggregate first
     (optimistic concurrency), decide again on the fresh state instead of failing — a rush
     of enrolments in one course must not turn into errors. The failed save wrote nothing,
-    so a retry cannot double anything. After ``attempts`` the conflict propagates (409)."""
+    so a retry cannot double anything. After ``attempts`` the conflict propagates (409).
+    ``conflicts``: what a service's save raises for it (its own error, if it translates)."""
 
     def wrap(command: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(command)
@@ -45,7 +47,7 @@ def retry_on_conflict(attempts: int = 10) -> Callable[[Callable[P, R]], Callable
             for attempt in range(attempts):
                 try:
                     return command(*args, **kwargs)
-                except RecordConflictError:
+                except conflicts:
                     if attempt == attempts - 1:
                         raise
                     time.sleep(random.uniform(0, min(0.1, 0.005 * 2 ** attempt)))

@@ -45,6 +45,10 @@ from identity.domain.model import (
 from identity.domain.ports import Vault
 from servicekit.eventstore import ServiceApplication, retry_on_conflict
 
+#: Identity's save turns a version conflict into ConcurrentUpdate; commands that may simply
+#: be decided again on fresh state retry on it.
+decided_again = retry_on_conflict(conflicts=(ConcurrentUpdate,))
+
 A = TypeVar("A", bound=Aggregate)
 
 WRONG_CREDENTIALS = "email or password is wrong"
@@ -236,7 +240,7 @@ class IdentityApplication(ServiceApplication):
         self._save(EmailVerification.issue(token_hash(token), user.id, self.clock()))
         return token
 
-    @retry_on_conflict()
+    @decided_again
     def verify_email(self, token: str) -> UUID:
         """Marks the token's user verified; the token cannot be used again."""
         verification = self._find(EmailVerification, EmailVerification.create_id(token_hash(token or "")))
@@ -279,7 +283,7 @@ class IdentityApplication(ServiceApplication):
         with contextlib.suppress(VerificationError, InvalidHashError):
             self.hasher.verify(self._dummy_hash, password)
 
-    @retry_on_conflict()
+    @decided_again
     def change_password(self, user_id: UUID, old: str, new: str) -> None:
         """Needs the current password; ends every session of the user."""
         user = self._user(user_id)
@@ -415,7 +419,7 @@ class IdentityApplication(ServiceApplication):
 
     # -- profiles and roles ------------------------------------------------------------
 
-    @retry_on_conflict()
+    @decided_again
     def update_public_profile(self, user_id: UUID, **fields: Any) -> None:
         """Fields: display_name, headline, avatar_url, languages, time_zone. Those not
         given keep their value; None clears headline, avatar_url and languages."""
@@ -423,7 +427,7 @@ class IdentityApplication(ServiceApplication):
         if user.update_public_profile(**fields):
             self._save(user)
 
-    @retry_on_conflict()
+    @decided_again
     def update_private_profile(self, user_id: UUID, **fields: Any) -> None:
         """Fields: legal_name, phone, date_of_birth (YYYY-MM-DD), notes; None or blank
         clears one. Stored sealed."""
@@ -434,7 +438,7 @@ class IdentityApplication(ServiceApplication):
         user.update_private_profile(sealed)
         self._save(user)
 
-    @retry_on_conflict()
+    @decided_again
     def grant_role(self, user_id: UUID, role: str, by: UUID | None) -> None:
         user = self._user(user_id)
         user.grant_role(role, by)
@@ -445,7 +449,7 @@ class IdentityApplication(ServiceApplication):
             changed.append(roster)
         self._save(*changed)
 
-    @retry_on_conflict()
+    @decided_again
     def revoke_role(self, user_id: UUID, role: str, by: UUID | None) -> None:
         """Refuses to take the admin role from the last admin (``LastAdmin``)."""
         user = self._user(user_id)
@@ -459,7 +463,7 @@ class IdentityApplication(ServiceApplication):
 
     # -- tutor vetting -----------------------------------------------------------------
 
-    @retry_on_conflict()
+    @decided_again
     def submit_tutor_application(self, user_id: UUID, subjects: list[str], levels: list[str],
                                  qualifications: str, statement: str, documents: list[dict[str, Any]]) -> UUID:
         """One open application per user. ``documents`` are metadata of files stored
@@ -494,7 +498,7 @@ class IdentityApplication(ServiceApplication):
             submitted_at=app.created_on, decided_at=app.decided_at,
         )
 
-    @retry_on_conflict()
+    @decided_again
     def approve_tutor_application(self, application_id: UUID, reviewer_id: UUID, note: str | None = None) -> None:
         """Approval and the applicant's tutor role are saved in one transaction. Nobody
         reviews their own application (``SelfReview``)."""
@@ -511,7 +515,7 @@ class IdentityApplication(ServiceApplication):
             user.grant_role("tutor", reviewer_id)
         self._save(app, user)
 
-    @retry_on_conflict()
+    @decided_again
     def reject_tutor_application(self, application_id: UUID, reviewer_id: UUID, reason: str) -> None:
         """The reason is required and stored sealed (the applicant may read it)."""
         app = self._application(application_id)
@@ -522,7 +526,7 @@ class IdentityApplication(ServiceApplication):
         user.close_application(app.id, "rejected")
         self._save(app, user)
 
-    @retry_on_conflict()
+    @decided_again
     def set_background_check(self, user_id: UUID, status: str, provider: str) -> None:
         user = self._user(user_id)
         if user.set_background_check(status, provider):
@@ -530,7 +534,7 @@ class IdentityApplication(ServiceApplication):
 
     # -- safety ------------------------------------------------------------------------
 
-    @retry_on_conflict()
+    @decided_again
     def suspend(self, user_id: UUID, by: UUID, reason_code: str, note: str | None = None) -> None:
         """Blocks sign-in and ends every session at once. The note is sealed. The last
         admin cannot be suspended (``LastAdmin``)."""
@@ -542,7 +546,7 @@ class IdentityApplication(ServiceApplication):
         user.revoke_sessions("suspended")
         self._save(user)
 
-    @retry_on_conflict()
+    @decided_again
     def reinstate(self, user_id: UUID, by: UUID) -> None:
         """Sign-in works again; sessions ended by the suspension stay ended."""
         user = self._user(user_id)

@@ -373,3 +373,21 @@ def test_an_erased_user_accepts_no_further_commands(app: IdentityApplication) ->
     ):
         with pytest.raises(AccountErased):
             command()
+
+
+def test_a_profile_edit_is_decided_again_when_another_writer_saved_first(
+        app: IdentityApplication, monkeypatch: pytest.MonkeyPatch) -> None:
+    uid = app.register("ada@uni.example", PASSWORD, "Ada")
+    stale = app._user(uid)  # read before the other writer saves
+    app.update_public_profile(uid, headline="set by the other writer")
+    real_load, loads = app._user, []
+
+    def first_load_is_stale(user_id: uuid.UUID) -> User:
+        loads.append(user_id)
+        return stale if len(loads) == 1 else real_load(user_id)
+
+    monkeypatch.setattr(app, "_user", first_load_is_stale)
+    app.update_public_profile(uid, display_name="Ada L.")  # conflicts once, then succeeds
+    assert len(loads) == 2
+    view = app.get_user(uid)
+    assert view.display_name == "Ada L." and view.headline == "set by the other writer"  # nothing lost
