@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import uuid
 from typing import Any
@@ -133,7 +134,9 @@ def test_approval_and_role_are_all_or_nothing(app: IdentityApplication, people: 
     aid = app.submit_tutor_application(uid, ["Art"], ["intro"], "", "", [])
     stale_user = app.repository.get(uid)  # the approval reads the user...
     app.update_public_profile(uid, headline="changed meanwhile")  # ...someone else writes it...
-    monkeypatch.setattr(app, "_user", lambda user_id: stale_user if user_id == uid else None)
+    # Every attempt reads the same stale state (a fresh copy, as a real load would be), so
+    # each conflicts, the retries run out, and the conflict surfaces.
+    monkeypatch.setattr(app, "_user", lambda user_id: copy.deepcopy(stale_user) if user_id == uid else None)
     with pytest.raises(ConcurrentUpdate):
         app.approve_tutor_application(aid, staff)  # ...so the user's events conflict
     monkeypatch.undo()
