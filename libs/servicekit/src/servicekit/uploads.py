@@ -3,9 +3,7 @@ a script renamed ``cv.pdf`` is refused, and so is a PDF declared as ``image/png`
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -80,15 +78,3 @@ def check_upload(data: bytes, filename: str, declared: str | None, *, allowed_ki
     if declared and declared.split(";")[0].strip() not in (actual.content_type, "application/octet-stream"):
         raise UploadRejected(f"declared as {declared} but the content is {actual.content_type}")
     return actual
-
-
-def store_content_addressed(folder: Path, data: bytes) -> str:
-    """Write ``data`` under ``folder/<sha256>`` atomically (once); returns the digest."""
-    digest = hashlib.sha256(data).hexdigest()
-    path = folder / digest
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    return digest

@@ -36,8 +36,5 @@ class MediaStore:
         """The file's bytes in chunks; raises BlobNotFound (or BlobStoreError) at once."""
         return self.blobs.stream(self.key(listing_id, sha256))
 
-    def read(self, listing_id: UUID, sha256: str) -> bytes:
-        return self.blobs.get(self.key(listing_id, sha256))
-
     def close(self) -> None:
         self.blobs.close()

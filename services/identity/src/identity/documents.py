@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from uuid import UUID
 
+from servicekit.blobstore import LocalBlobStore, put_content_addressed
 from servicekit.database import Database
-from servicekit.uploads import UploadRejected, check_upload, store_content_addressed
+from servicekit.uploads import UploadRejected, check_upload
 from servicekit.vault import PersonalDataVault
 
 DOCS_DDL = [
@@ -51,6 +52,7 @@ class DocumentStore:
         self.db = db
         self.vault = vault
         self.folder = folder
+        self.blobs = LocalBlobStore(folder)  # <owner>/<sha256>, written atomically
         self.max_bytes = max_bytes
         folder.mkdir(parents=True, exist_ok=True)
         db.execute_script(DOCS_DDL)
@@ -66,7 +68,7 @@ class DocumentStore:
         if ftype.content_type not in ("application/pdf", "image/png", "image/jpeg"):
             raise DocumentRejected("file", "must be a PDF, PNG or JPEG document", status=415)
         actual = ftype.content_type
-        digest = store_content_addressed(self.folder / str(owner_id), data)
+        digest = put_content_addressed(self.blobs, str(owner_id), data, actual)
         doc_id = uuid.uuid4()
         sealed_name = self.vault.seal(owner_id, filename[:255])  # its own transaction, before ours
         with self.db.transaction() as cur:
@@ -91,7 +93,7 @@ class DocumentStore:
         return Document(document_id, owner, row[1], row[2], int(row[3]), self.vault.open(owner, row[4]))
 
     def read(self, doc: Document) -> bytes:
-        return (self.folder / str(doc.owner_id) / doc.sha256).read_bytes()
+        return self.blobs.get(f"{doc.owner_id}/{doc.sha256}")
 
     def erase_owner(self, owner_id: UUID) -> int:
         with self.db.transaction() as cur:

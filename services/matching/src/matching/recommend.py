@@ -28,7 +28,6 @@ COMPONENTS = ("semantic", "text", "rating", "reliability", "availability", "pric
 # name the topic and hurts needs in a learner's own words, so it only breaks near-ties.
 DEFAULT_WEIGHTS = {"semantic": 0.45, "text": 0.02, "rating": 0.1, "reliability": 0.05, "availability": 0.1,
                    "price": 0.1, "distance": 0.1, "collaborative": 0.1}
-WEEK = 7 * 24 * 60
 #: Cosine between a goal and a topic name from which the reasons name the topic.
 TOPIC_MATCH = 0.45
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
