@@ -113,4 +113,5 @@ def run(context: dict[str, Any]) -> list[dict[str, Any]]:
                        {**context, "needs": len(NEEDS), "tutors": len(tutors), "weights": weights,
                         "labels": "3 topic, 1 subject, 0 other"})
         app.state.directory.db.close()
+        app.state.directory.memo.close()
     return results
