@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-PKGS   := -e contracts -e libs/servicekit -e services/identity -e services/catalog -e services/matching
+# Every folder under services/ with a pyproject.toml is a service: a new one adds nothing here.
+SERVICES := $(patsubst services/%/pyproject.toml,%,$(wildcard services/*/pyproject.toml))
+PKGS   := -e contracts -e libs/servicekit $(addprefix -e services/,$(SERVICES))
 DEPS   := constraints.txt requirements-dev.txt contracts/pyproject.toml libs/servicekit/pyproject.toml \
           $(wildcard services/*/pyproject.toml)
 
@@ -46,7 +48,7 @@ lint: install
 	$(BIN)/ruff check .
 
 typecheck: install
-	$(BIN)/mypy libs/servicekit/src contracts/src services/identity/src services/catalog/src services/matching/src
+	$(BIN)/mypy libs/servicekit/src contracts/src $(patsubst %,services/%/src,$(SERVICES))
 
 schemas: install
 	$(BIN)/python -m alphapeer_contracts.schemas

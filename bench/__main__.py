@@ -1,16 +1,19 @@
 """`make bench`: benchmarks that print their figures and write them to
 bench/results/latest.json as a list of {name, value, unit, context}.
 
-Runs on the embedded broker (Tansu) and the PostgreSQL named by ALPHAPEER_TEST_POSTGRES
-(default postgresql://postgres@127.0.0.1:5432/postgres), in a throw-away database."""
+Runs on the embedded broker (Tansu) and the PostgreSQL named by ALPHAPEER_TEST_POSTGRES, or
+else a local one from the pinned wheel (durable settings, as `make up` runs it: the raw
+ceilings below are measured on the same server), in a throw-away database."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -19,20 +22,33 @@ from typing import Any
 import psycopg
 
 from bench import identity_latency, matching_search, recommend_quality, relay_lag
+from servicekit.pgserver import LocalPostgres
 
 ROOT = Path(__file__).resolve().parent
-ADMIN_URL = os.environ.get("ALPHAPEER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
-
+#: The server's admin URL, for figures that make their own database (read when a bench
+#: module imports it, after main() has started the server and named it here).
+ADMIN_URL = os.environ.get("ALPHAPEER_TEST_POSTGRES", "")
 
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", choices=["relay", "identity", "matching", "quality"], default=None)
     parser.add_argument("--quick", action="store_true", help="smaller samples (CI smoke)")
     args = parser.parse_args()
+    with contextlib.ExitStack() as stack:
+        admin_url = os.environ.get("ALPHAPEER_TEST_POSTGRES")
+        if not admin_url:
+            folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="alphapeer-bench-pg-"))
+            server = stack.enter_context(LocalPostgres())  # stopped before its folder goes
+            admin_url = server.start(Path(folder) / "data")
+            os.environ["ALPHAPEER_TEST_POSTGRES"] = admin_url
+        return _run(args, admin_url)
+
+
+def _run(args: argparse.Namespace, admin_url: str) -> int:
     name = f"alphapeer_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+    with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    db_url = ADMIN_URL.rpartition("/")[0] + "/" + name
+    db_url = admin_url.rpartition("/")[0] + "/" + name
     results: list[dict[str, Any]] = []
     context = {"machine": f"{platform.machine()} {os.cpu_count()} cores", "python": platform.python_version(),
                "broker": "tansu (memory)", "database": "postgresql"}
@@ -46,7 +62,7 @@ def main() -> int:
         if args.only in (None, "matching"):
             results += matching_search.run(db_url, context, quick=args.quick)
     finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     out = ROOT / "results" / "latest.json"
     out.parent.mkdir(parents=True, exist_ok=True)

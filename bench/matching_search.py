@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaProducer
 
 from alphapeer_contracts import catalog as cat
 from alphapeer_contracts import identity as idc
+from alphapeer_contracts.vocabulary import LEVELS
 from bench.tutoring_texts import NEEDS, bio
 from servicekit import devstack, envelope
 from servicekit.testing import ServiceProcess
@@ -38,7 +39,7 @@ CITY = (51.5072, -0.1276)
 
 
 def synthetic(n: int, seed: int = 7) -> list[tuple[str, Any]]:
-    from catalog.domain.taxonomy import DEFAULT, LEVELS, slug  # the real taxonomy, not a made-up one
+    from catalog.domain.taxonomy import DEFAULT, slug  # the real taxonomy, not a made-up one
 
     rnd = random.Random(seed)
     subjects = [(slug(a, s), s, a, topics) for a, subs in DEFAULT.items() for s, topics in subs.items()]
@@ -184,7 +185,7 @@ def run(db_url: str, context: dict[str, Any], quick: bool = False) -> list[dict[
                 "note": "vectors computed once per distinct text, memoised by digest in PostgreSQL"})
 
         rnd = random.Random(3)
-        from catalog.domain.taxonomy import DEFAULT, LEVELS, slug
+        from catalog.domain.taxonomy import DEFAULT, slug
 
         subject_ids = [slug(a, s) for a, subs in DEFAULT.items() for s in subs]
         mixes = [

@@ -6,20 +6,22 @@ the text or the weights shows up as a number."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from alphapeer_contracts import catalog as cat
 from alphapeer_contracts import identity as idc
+from alphapeer_contracts.vocabulary import LEVELS
 from bench.tutoring_texts import NEEDS, bio, check_needs_cover_taxonomy, relevance, subjects
-from servicekit import envelope
-from servicekit.subscriber import Delivery
+from servicekit.testing import Feed
 
 K = 10
 
@@ -30,23 +32,34 @@ def ndcg(ranked: list[int], labels: list[int], k: int = K) -> float:
     return gain / ideal if ideal else 0.0
 
 
-def build_directory(tmp: Path) -> tuple[Any, dict[str, dict[str, Any]]]:
+@contextlib.contextmanager
+def throwaway_database() -> Iterator[str]:
+    """A database of its own on the bench's server, dropped afterwards (``make bench`` gives
+    the other benchmarks one; this one is also run on its own)."""
+    import psycopg
+
+    from bench.__main__ import ADMIN_URL
+
+    name = f"alphapeer_quality_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield ADMIN_URL.rpartition("/")[0] + "/" + name
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def build_directory(tmp: Path, db_url: str) -> tuple[Any, dict[str, dict[str, Any]]]:
     from matching.main import build
     from matching.settings import MatchingSettings
 
-    settings = MatchingSettings(data_dir=tmp, subscribers_enabled=False, kafka_bootstrap_servers="127.0.0.1:1",
-                                log_level="WARNING")
+    settings = MatchingSettings(database_url=db_url, data_dir=tmp, subscribers_enabled=False,
+                                kafka_bootstrap_servers="127.0.0.1:1", log_level="WARNING")
     app = build(settings)
     rnd = random.Random(11)
-    seq = {"identity.events": 0, "catalog.events": 0}
+    send = Feed(app.state.reactions["main"])  # as the subscriber would deliver them
     long_ago = datetime.now(UTC) - timedelta(days=365)  # nobody is new: exposure measured apart
-
-    def send(event: Any) -> None:
-        topic = event.topic()
-        seq[topic] += 1
-        env = envelope.Envelope(id=str(uuid.uuid4()), type=event.ce_type(), source="bench", subject=event.key(),
-                                time=event.occurred_at, sequence=seq[topic])
-        app.state.reaction(event, Delivery(topic, seq[topic], env))
 
     tutors: dict[str, dict[str, Any]] = {}
 
@@ -58,7 +71,7 @@ def build_directory(tmp: Path) -> tuple[Any, dict[str, dict[str, Any]]]:
         snapshot = cat.ListingSnapshot(
             tutor_id=uid, title=f"{subject[1]} tutoring",
             subjects=[cat.SubjectTaught(subject_id=subject[0], name=subject[1], area=subject[2],
-                                        level=rnd.choice(["introductory", "intermediate", "advanced", "exam_prep"]),
+                                        level=rnd.choice(LEVELS),
                                         topics=[topic] if topic else [])],
             rate=cat.Rate(credits_per_hour=rnd.choice([5, 10, 15])), session_minutes=[60], modes=["online"],
             languages=["en"], bio=text)
@@ -75,20 +88,24 @@ def build_directory(tmp: Path) -> tuple[Any, dict[str, dict[str, Any]]]:
     return app, tutors
 
 
-def run(context: dict[str, Any]) -> list[dict[str, Any]]:
+def run(context: dict[str, Any], db_url: str | None = None) -> list[dict[str, Any]]:
     from bench.__main__ import report
-    from matching.recommend import COMPONENTS, DEFAULT_WEIGHTS, Need, Recommender, Tuning
+    from matching.application import MatchingApplication
+    from matching.domain.query import Need
+    from matching.domain.recommendation import COMPONENTS, DEFAULT_WEIGHTS, Tuning
 
     check_needs_cover_taxonomy()
     results: list[dict[str, Any]] = []
     print(f"recommendation quality ({len(NEEDS)} labelled needs)")
-    with tempfile.TemporaryDirectory(prefix="alphapeer-eval-") as tmp:
-        app, tutors = build_directory(Path(tmp))
-        directory = app.state.directory
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="alphapeer-eval-"))
+        app, tutors = build_directory(Path(tmp), db_url or stack.enter_context(throwaway_database()))
+        matching = app.state.matching
+        directory = matching.directory
         started = time.perf_counter()
         directory.settle()
         indexing = time.perf_counter() - started
-        with directory.memo.transaction() as cur:
+        with directory.vectors.memo.transaction() as cur:
             cur.execute("SELECT count(*) FROM embedding_cache")
             texts = int(cur.fetchone()[0])  # bios and topic names
         report(results, "matching.embedding.throughput", texts / indexing, "texts/s",
@@ -99,7 +116,8 @@ def run(context: dict[str, Any]) -> list[dict[str, Any]]:
             "blend": dict(DEFAULT_WEIGHTS),
         }
         for name, weights in rankers.items():
-            rec = Recommender(directory, app.state.recommender.embedder, Tuning(weights=weights, exposure_positions=()))
+            tuning = Tuning(weights=weights, exposure_positions=())
+            rec = MatchingApplication(directory, matching.embedder, tuning=tuning)
             for style in ("own_words", "names_topic"):
                 scores = []
                 for (subject, topic), goal in NEEDS.items():
@@ -112,6 +130,6 @@ def run(context: dict[str, Any]) -> list[dict[str, Any]]:
                 report(results, f"matching.recommend.ndcg@10.{style}.{name}", sum(scores) / len(scores), "",
                        {**context, "needs": len(NEEDS), "tutors": len(tutors), "weights": weights,
                         "labels": "3 topic, 1 subject, 0 other"})
-        app.state.directory.db.close()
-        app.state.directory.memo.close()
+        directory.db.close()
+        directory.vectors.memo.close()
     return results

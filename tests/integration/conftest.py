@@ -41,6 +41,28 @@ def identity_proc(postgres_url: str, pg_schema: str, kafka: Broker, tmp_path: Pa
     proc.stop()
 
 
+@pytest.fixture
+def catalog_proc(identity_proc: ServiceProcess, postgres_url: str, kafka: Broker,
+                 tmp_path: Path) -> Iterator[ServiceProcess]:
+    proc = ServiceProcess(
+        script="alphapeer-catalog",
+        env={
+            "ALPHAPEER_SERVICE_NAME": "catalog",
+            "ALPHAPEER_DATABASE_URL": postgres_url,
+            "ALPHAPEER_DATABASE_SCHEMA": f"{identity_proc.env['ALPHAPEER_DATABASE_SCHEMA']}_catalog",
+            "ALPHAPEER_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
+            "ALPHAPEER_DATA_DIR": str(tmp_path / "catalog-data"),
+            "ALPHAPEER_JWKS_URL": f"{identity_proc.url}/.well-known/jwks.json",
+            "ALPHAPEER_RELAY_POLL_INTERVAL": "0.05",
+            "ALPHAPEER_KAFKA_SESSION_TIMEOUT_MS": "3000",
+            "ALPHAPEER_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+        },
+        log=tmp_path / "catalog.log",
+    )
+    yield proc
+    proc.stop()
+
+
 class Api:
     """A thin HTTP client for the walk-throughs in tests."""
 
@@ -102,7 +124,7 @@ class EffectCounter:
 
         def apply(cur: Cursor, event: Any, delivery: Delivery) -> None:
             cur.execute(
-                "INSERT INTO effects (ce_id, type, subject, n) VALUES (?, ?, ?, 1) "
+                "INSERT INTO effects (ce_id, type, subject, n) VALUES (%s, %s, %s, 1) "
                 "ON CONFLICT (ce_id) DO UPDATE SET n = effects.n + 1",
                 (delivery.envelope.id, delivery.envelope.type, delivery.envelope.subject),
             )

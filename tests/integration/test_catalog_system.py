@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -25,28 +23,6 @@ LISTING = {
     "modes": ["online"],
     "languages": ["en"],
 }
-
-
-@pytest.fixture
-def catalog_proc(identity_proc: ServiceProcess, postgres_url: str, kafka: Broker,
-                 tmp_path: Path) -> Iterator[ServiceProcess]:
-    proc = ServiceProcess(
-        script="alphapeer-catalog",
-        env={
-            "ALPHAPEER_SERVICE_NAME": "catalog",
-            "ALPHAPEER_DATABASE_URL": postgres_url,
-            "ALPHAPEER_DATABASE_SCHEMA": f"{identity_proc.env['ALPHAPEER_DATABASE_SCHEMA']}_catalog",
-            "ALPHAPEER_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
-            "ALPHAPEER_DATA_DIR": str(tmp_path / "catalog-data"),
-            "ALPHAPEER_JWKS_URL": f"{identity_proc.url}/.well-known/jwks.json",
-            "ALPHAPEER_RELAY_POLL_INTERVAL": "0.05",
-            "ALPHAPEER_KAFKA_SESSION_TIMEOUT_MS": "3000",
-            "ALPHAPEER_KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-        },
-        log=tmp_path / "catalog.log",
-    )
-    yield proc
-    proc.stop()
 
 
 def wait_for_standing(catalog: str, tutor: str, token: str, want: bool, timeout: float = 30) -> None:

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import httpx
@@ -19,12 +20,15 @@ from servicekit.testing import wait_until
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
+#: Every other service on a free port too, so a developer's own `make up` is no obstacle.
+OTHER_PORTS = {f"ALPHAPEER_{ep.name.upper()}_PORT": str(free_port())
+               for ep in entry_points(group="alphapeer.services") if ep.name != "identity"}
 
 
 def start(tmp_path: Path, kafka_port: int, identity_port: int) -> subprocess.Popen[str]:
     env = {**os.environ, "ALPHAPEER_DATA_DIR": str(tmp_path / "data"), "ALPHAPEER_KAFKA_PORT": str(kafka_port),
-           "ALPHAPEER_IDENTITY_PORT": str(identity_port)}
-    env.pop("ALPHAPEER_DATABASE_URL", None)  # the embedded default: SQLite files
+           "ALPHAPEER_IDENTITY_PORT": str(identity_port), **OTHER_PORTS}
+    env.pop("ALPHAPEER_DATABASE_URL", None)  # the embedded default: PostgreSQL from the wheel
     env.pop("ALPHAPEER_KAFKA_BOOTSTRAP_SERVERS", None)
     return subprocess.Popen([sys.executable, str(ROOT / "scripts/up.py")], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
@@ -63,7 +67,9 @@ async def test_up_stop_and_up_again_keeps_data_and_history(tmp_path: Path) -> No
     # Nothing is left listening.
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{base}/healthz", timeout=1)
-    assert (tmp_path / "data" / "identity.sqlite").exists()
+    # PostgreSQL's data stays for the next run, and its server stopped cleanly.
+    assert (tmp_path / "data" / "postgres" / "PG_VERSION").exists()
+    assert not (tmp_path / "data" / "postgres" / "postmaster.pid").exists()
 
     proc = start(tmp_path, kafka_port, identity_port)
     try:

@@ -12,9 +12,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict
 
 from alphapeer_contracts.base import IntegrationEvent
-
-Level = Literal["introductory", "intermediate", "advanced", "exam_prep"]
-Mode = Literal["online", "in_person"]
+from alphapeer_contracts.vocabulary import Level, Mode
 
 
 class _Part(BaseModel):

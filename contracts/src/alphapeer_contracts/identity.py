@@ -11,8 +11,8 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict
 
 from alphapeer_contracts.base import IntegrationEvent
+from alphapeer_contracts.vocabulary import Role
 
-Role = Literal["student", "tutor", "staff", "creator", "funder", "admin"]
 BackgroundCheckStatus = Literal["not_started", "pending", "clear", "consider", "failed"]
 SuspensionReason = Literal["conduct", "safety", "fraud", "policy", "other"]
 

@@ -11,11 +11,13 @@ from fastapi import Depends
 from fastapi.testclient import TestClient
 from pydantic import BaseModel, Field
 
+from servicekit import errors
 from servicekit.auth import Principal, require_roles
 from servicekit.database import Database
 from servicekit.gateway import create_gateway
 from servicekit.problems import Problem
 from servicekit.settings import ServiceSettings
+from servicekit.testing import close_later
 
 
 class Item(BaseModel):
@@ -24,20 +26,33 @@ class Item(BaseModel):
 
 
 class StaticVerifier:
+    """Tokens by name; "staff" and "staff-refreshed" are two tokens of one user (as after a
+    refresh), "student" another user."""
+
     def verify(self, token: str) -> Principal:
         import uuid
 
-        if token == "staff":
+        if token in ("staff", "staff-refreshed"):
             return Principal(user_id=uuid.UUID(int=1), roles=frozenset({"staff"}))
         if token == "student":
             return Principal(user_id=uuid.UUID(int=2), roles=frozenset({"student"}))
         raise Problem(401, "Invalid token", "unknown")
 
 
+class NoSuchThing(errors.NotFound):
+    pass
+
+
+class Late(errors.Conflict):
+    title = "Too late"
+
+
 @pytest.fixture
-def client(tmp_path: Path) -> TestClient:
-    settings = ServiceSettings(service_name="demo", data_dir=tmp_path, cors_origins="https://app.example")
+def client(tmp_path: Path, postgres_url: str, pg_schema: str) -> TestClient:
+    settings = ServiceSettings(service_name="demo", data_dir=tmp_path, cors_origins="https://app.example",
+                               database_url=postgres_url, database_schema=pg_schema)
     db = Database(settings)
+    close_later(db)
     calls: list[Any] = []
 
     async def broker_down() -> None:
@@ -52,6 +67,18 @@ def client(tmp_path: Path) -> TestClient:
     def create(item: Item, who: Principal = Depends(require_roles("staff"))) -> dict[str, Any]:
         calls.append(item)
         return {"n": len(calls), "name": item.name}
+
+    @app.post("/refusals/{kind}")
+    def refuse(kind: str, who: Principal = Depends(require_roles("staff"))) -> None:
+        raise {"invalid": errors.Invalid("quantity", "must be at least 1"), "missing": NoSuchThing("no such item"),
+               "late": Late("the session already started", field="starts_at"),
+               "forbidden": errors.Forbidden("only the owner may")}[kind]
+
+    @app.post("/database-away")
+    def database_away(who: Principal = Depends(require_roles("staff"))) -> None:
+        from psycopg_pool import PoolTimeout
+
+        raise PoolTimeout("couldn't get a connection after 30.00 sec")
 
     @app.post("/contended")
     def contended(who: Principal = Depends(require_roles("staff"))) -> None:
@@ -113,6 +140,44 @@ def test_idempotency_key_runs_the_work_once(client: TestClient) -> None:
     assert other.status_code == 403
     too_long = client.post("/items", json={"name": "a", "qty": 1}, headers={**h, "Idempotency-Key": "k" * 300})
     assert too_long.status_code == 400
+
+
+def test_an_idempotency_key_belongs_to_the_caller_not_to_the_token(client: TestClient) -> None:
+    body = {"name": "a", "qty": 1}
+    first = client.post("/items", json=body, headers={"Authorization": "Bearer staff", "Idempotency-Key": "k1"})
+    # The client refreshed its access token, then retried: the same caller, the same request.
+    retry = client.post("/items", json=body,
+                        headers={"Authorization": "Bearer staff-refreshed", "Idempotency-Key": "k1"})
+    assert retry.json() == first.json() and retry.headers["idempotent-replayed"] == "true"
+    assert len(client.app.state.calls) == 1  # type: ignore[attr-defined]
+    # A token that does not verify gets no replay of anyone's response: a 401, nothing stored.
+    forged = client.post("/items", json=body, headers={"Authorization": "Bearer forged", "Idempotency-Key": "k1"})
+    assert forged.status_code == 401 and "idempotent-replayed" not in forged.headers
+
+
+def test_anonymous_keys_are_matched_with_the_request_itself(client: TestClient) -> None:
+    # Anonymous callers share one scope: the key replays only the very same request.
+    a = client.post("/items", json={"name": "a", "qty": 1}, headers={"Idempotency-Key": "anon-1"})
+    assert a.status_code == 401  # refused, so not stored: a retry is decided afresh
+    again = client.post("/items", json={"name": "a", "qty": 1}, headers={"Idempotency-Key": "anon-1"})
+    assert again.status_code == 401 and "idempotent-replayed" not in again.headers
+
+
+@pytest.mark.parametrize(("kind", "status", "title", "field"), [
+    ("invalid", 422, "Invalid request", "quantity"), ("missing", 404, "Not found", None),
+    ("late", 409, "Too late", "starts_at"), ("forbidden", 403, "Forbidden", None)])
+def test_domain_refusals_are_answered_by_their_base_class(client: TestClient, kind: str, status: int, title: str,
+                                                          field: str | None) -> None:
+    r = client.post(f"/refusals/{kind}", headers={"Authorization": "Bearer staff"})
+    assert r.status_code == status and r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["title"] == title
+    assert [e["field"] for e in r.json().get("errors", [])] == ([field] if field else [])
+
+
+def test_a_saturated_database_is_a_503_with_retry_after_never_a_500(client: TestClient) -> None:
+    r = client.post("/database-away", headers={"Authorization": "Bearer staff"})
+    assert r.status_code == 503 and r.headers["retry-after"] == "1"
+    assert r.headers["content-type"].startswith("application/problem+json")
 
 
 def test_a_conflict_that_outlasted_its_retries_is_a_409_to_try_again(client: TestClient) -> None:

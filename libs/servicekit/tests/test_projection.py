@@ -25,10 +25,9 @@ class Notes(ServiceApplication):
     name = "notes"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, tmp_path: Path, pg_schema: str) -> Database:
-    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else ""
-    db = Database(ServiceSettings(service_name="notes", data_dir=tmp_path, database_url=url,
+@pytest.fixture
+def db(postgres_url: str, tmp_path: Path, pg_schema: str) -> Database:
+    db = Database(ServiceSettings(service_name="notes", data_dir=tmp_path, database_url=postgres_url,
                                   database_schema=pg_schema))
     close_later(db)
     return db
@@ -42,7 +41,7 @@ def test_rows_and_position_commit_together_and_nothing_is_applied_twice(db: Data
     def apply(cur: Cursor, ev: Any) -> None:
         if ev.text in fail_on:
             raise RuntimeError("crash mid-batch")
-        cur.execute("INSERT INTO notes_view (text) VALUES (?)", (ev.text,))
+        cur.execute("INSERT INTO notes_view (text) VALUES (%s)", (ev.text,))
 
     view = LocalProjection(app, db, "notes_view", ["CREATE TABLE IF NOT EXISTS notes_view (text TEXT)"], apply)
     app.save(Note("a"), Note("b"))

@@ -162,7 +162,7 @@ def counting_projection(db: Database) -> ProjectionReaction:
     def apply(cur: Cursor, ev: Any, delivery: Delivery) -> None:
         if getattr(ev, "user_id", None) == UUID(int=0):
             raise ValueError("poison pill")  # a bug in the reaction for this one event
-        cur.execute("INSERT INTO pings (user_id, n) VALUES (?, 1) ON CONFLICT (user_id) DO UPDATE SET n = pings.n + 1",
+        cur.execute("INSERT INTO pings (user_id, n) VALUES (%s, 1) ON CONFLICT (user_id) DO UPDATE SET n = pings.n + 1",
                     (str(ev.user_id),))
 
     return ProjectionReaction(db, apply)

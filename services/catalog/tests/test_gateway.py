@@ -1,79 +1,30 @@
-"""Catalog's gateway in-process on a real PostgreSQL, with tokens signed by a test key and
-identity's events fed to its reaction as the subscriber would."""
+"""Catalog through its gateway (fixtures in conftest.py): taxonomy, listings, media,
+promotions, courses and progress, and what identity's events change."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import pytest
-from fastapi.testclient import TestClient
 
 from alphapeer_contracts import identity as idc
-from catalog.main import build
-from catalog.settings import CatalogSettings
-from servicekit import envelope
-from servicekit.subscriber import AggregateReaction, Delivery
 from servicekit.testing import ISSUER
+
+Catalog = Any  # the harness in conftest.py (not importable under --import-mode=importlib)
+token = ISSUER.headers
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 MP3 = b"ID3\x03\x00\x00\x00" + b"\x00" * 64
-
-
-token = ISSUER.headers
-
-
-class Harness:
-    def __init__(self, client: TestClient) -> None:
-        self.client = client
-        self.app = client.app.state.catalog  # type: ignore[attr-defined]
-        self.reaction = AggregateReaction(self.app, self.app.react_to_identity)
-        self.position = 0
-
-    def identity_event(self, event: Any) -> bool:
-        self.position += 1
-        env = envelope.Envelope(id=str(uuid.uuid4()), type=event.ce_type(), source="/alphapeer/identity",
-                                subject=event.key(), time=event.occurred_at, sequence=self.position)
-        return self.reaction(event, Delivery("identity.events", self.position, env))
-
-    def approve(self, user: UUID) -> None:
-        self.identity_event(idc.TutorApproved(application_id=uuid.uuid4(), user_id=user, subjects=["Physics"],
-                                              levels=["advanced"], approved_by=uuid.uuid4(), occurred_at=now()))
 
 
 def now() -> datetime:
     return datetime.now(UTC)
 
 
-@pytest.fixture
-def h(postgres_url: str, pg_schema: str, tmp_path: Path) -> Iterator[Harness]:
-    settings = CatalogSettings(database_url=postgres_url, database_schema=pg_schema, data_dir=tmp_path,
-                               relay_enabled=False, subscribers_enabled=False,
-                               kafka_bootstrap_servers="127.0.0.1:1")
-    with TestClient(build(settings, keys=ISSUER)) as client:
-        yield Harness(client)
-
-
-LISTING = {
-    "title": "Mechanics without tears",
-    "subjects": [{"subject_id": "sciences.physics", "level": "advanced", "topics": ["Mechanics"]}],
-    "rate": {"credits_per_hour": 12, "amount_minor_per_hour": 2500, "currency": "GBP"},
-    "session_minutes": [60, 30],
-    "modes": ["online", "in_person"],
-    "place": {"campus": "Main campus", "lat": 51.5246, "lon": -0.1340, "travel_radius_km": 2},
-    "languages": ["en", "es"],
-    "teaching_styles": ["socratic", "visual"],
-    "communication": ["video", "text_chat"],
-    "bio": "Final-year physics student; I draw everything.",
-    "trial": {"minutes": 15, "free": True},
-}
-
-
-def test_taxonomy_is_seeded_and_staff_can_extend_it(h: Harness) -> None:
+def test_taxonomy_is_seeded_and_staff_can_extend_it(h: Catalog) -> None:
     tree = h.client.get("/v1/subjects").json()
     areas = {a["area"]: a for a in tree["areas"]}
     assert "Mathematics" in areas and "exam_prep" in tree["levels"]
@@ -89,10 +40,10 @@ def test_taxonomy_is_seeded_and_staff_can_extend_it(h: Harness) -> None:
                          headers=token(uuid.uuid4(), "tutor")).status_code == 403
 
 
-def test_an_approved_tutor_drafts_and_publishes_and_the_public_event_carries_the_listing(h: Harness) -> None:
+def test_an_approved_tutor_drafts_and_publishes_and_the_public_event_carries_the_listing(h: Catalog) -> None:
     tutor = uuid.uuid4()
     auth = token(tutor, "student", "tutor")
-    r = h.client.post("/v1/listings", json=LISTING, headers=auth)
+    r = h.client.post("/v1/listings", json=h.LISTING, headers=auth)
     assert r.status_code == 201, r.text
     listing = r.json()
     assert listing["status"] == "draft" and listing["session_minutes"] == [30, 60]
@@ -105,42 +56,37 @@ def test_an_approved_tutor_drafts_and_publishes_and_the_public_event_carries_the
     published = h.client.post(f"/v1/listings/{lid}/publish", headers=auth)
     assert published.status_code == 200 and published.json()["status"] == "published"
 
-    from catalog.translate import to_contract
-
-    events = [to_contract(h.app.mapper.to_domain_event(n))
-              for n in h.app.recorder.select_notifications(start=1, limit=1000)]
-    public = [e for e in events if e is not None]
+    public = h.public_events()
     assert [type(e).__name__ for e in public] == ["ListingPublished"]
     snap = public[0].listing  # type: ignore[attr-defined]
     assert snap.rate.credits_per_hour == 12 and snap.place.lat == 51.5246 and snap.subjects[0].level == "advanced"
 
 
-def test_suspension_blocks_publishing_and_erasure_withdraws_listings(h: Harness) -> None:
+def test_suspension_blocks_publishing_and_erasure_withdraws_listings(h: Catalog) -> None:
     tutor = uuid.uuid4()
     auth = token(tutor, "tutor")
     h.approve(tutor)
-    lid = h.client.post("/v1/listings", json=LISTING, headers=auth).json()["listing_id"]
-    h.identity_event(idc.UserSuspended(user_id=tutor, suspended_by=uuid.uuid4(), reason_code="conduct",
+    lid = h.client.post("/v1/listings", json=h.LISTING, headers=auth).json()["listing_id"]
+    h.identity(idc.UserSuspended(user_id=tutor, suspended_by=uuid.uuid4(), reason_code="conduct",
                                        occurred_at=now()))
     r = h.client.post(f"/v1/listings/{lid}/publish", headers=auth)
     assert r.status_code == 403 and "suspended" in r.json()["detail"]
-    h.identity_event(idc.UserReinstated(user_id=tutor, reinstated_by=uuid.uuid4(), occurred_at=now()))
+    h.identity(idc.UserReinstated(user_id=tutor, reinstated_by=uuid.uuid4(), occurred_at=now()))
     assert h.client.post(f"/v1/listings/{lid}/publish", headers=auth).status_code == 200
-    h.identity_event(idc.UserErased(user_id=tutor, occurred_at=now()))
+    h.identity(idc.UserErased(user_id=tutor, occurred_at=now()))
     staff = token(uuid.uuid4(), "staff")
     assert h.client.get(f"/v1/listings/{lid}", headers=staff).json()["status"] == "withdrawn"
     assert h.client.get(f"/v1/tutors/{tutor}/standing", headers=staff).json()["may_publish"] is False
 
 
-def test_a_redelivered_identity_event_changes_nothing(h: Harness) -> None:
+def test_a_redelivered_identity_event_changes_nothing(h: Catalog) -> None:
     tutor = uuid.uuid4()
     event = idc.TutorApproved(application_id=uuid.uuid4(), user_id=tutor, subjects=[], levels=[],
                               approved_by=uuid.uuid4(), occurred_at=now())
-    env = envelope.Envelope(id="x", type=event.ce_type(), source="s", subject=str(tutor), time=now(), sequence=77)
     before = h.app.recorder.max_notification_id()
-    assert h.reaction(event, Delivery("identity.events", 77, env)) is True
+    assert h.identity(event, position=77) is True
     after_first = h.app.recorder.max_notification_id()
-    assert h.reaction(event, Delivery("identity.events", 77, env)) is False
+    assert h.identity(event, position=77) is False
     assert h.app.recorder.max_notification_id() == after_first != before
 
 
@@ -161,27 +107,62 @@ def test_a_redelivered_identity_event_changes_nothing(h: Harness) -> None:
     ({"teaching_styles": ["shouting"]}, "teaching_styles.0"),
     ({"title": "x"}, "title"),
 ])
-def test_bad_listings_are_refused_with_the_field_and_store_nothing(h: Harness, change: dict, field: str) -> None:
+def test_bad_listings_are_refused_with_the_field_and_store_nothing(h: Catalog, change: dict, field: str) -> None:
     tutor = uuid.uuid4()
     before = h.app.recorder.max_notification_id()
-    r = h.client.post("/v1/listings", json={**LISTING, **change}, headers=token(tutor, "tutor"))
+    r = h.client.post("/v1/listings", json={**h.LISTING, **change}, headers=token(tutor, "tutor"))
     assert r.status_code == 422, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
     assert field in {e["field"] for e in r.json()["errors"]}, r.json()
     assert h.app.recorder.max_notification_id() == before
 
 
-def test_free_volunteer_listing_is_allowed(h: Harness) -> None:
-    r = h.client.post("/v1/listings", json={**LISTING, "rate": {"credits_per_hour": 0}},
+def test_a_patch_changes_what_it_names_and_the_listing_must_still_hold_together(h: Catalog) -> None:
+    tutor = uuid.uuid4()
+    auth = token(tutor, "tutor")
+    lid = h.draft(tutor)
+    r = h.client.patch(f"/v1/listings/{lid}", json={"title": "  Mechanics, gently  ", "session_minutes": [90]},
+                       headers=auth)
+    assert r.status_code == 200, r.text
+    changed = r.json()
+    assert changed["title"] == "Mechanics, gently" and changed["session_minutes"] == [90]
+    assert changed["rate"] == h.LISTING["rate"] and changed["place"]["campus"] == "Main campus"
+    assert changed["subjects"][0]["name"] == "Physics"
+    # Null removes what may be absent; a required field may be left out, not nulled.
+    online = h.client.patch(f"/v1/listings/{lid}", json={"modes": ["online"], "place": None}, headers=auth)
+    assert online.status_code == 200 and online.json()["place"] is None
+    for body, field in (({"modes": ["in_person"]}, "place"),  # the rules apply to the listing as a whole
+                        ({"title": None}, "title"),
+                        ({"rate": {}}, "rate"),
+                        ({}, "body")):
+        r = h.client.patch(f"/v1/listings/{lid}", json=body, headers=auth)
+        assert r.status_code == 422 and field in {e["field"] for e in r.json()["errors"]}, (body, r.text)
+    assert h.client.get(f"/v1/listings/{lid}", headers=auth).json()["title"] == "Mechanics, gently"
+
+
+def test_a_subject_retired_later_stays_on_its_listings(h: Catalog) -> None:
+    tutor = uuid.uuid4()
+    auth = token(tutor, "tutor")
+    lid = h.draft(tutor)
+    assert h.client.delete("/v1/subjects/sciences.physics", headers=token(uuid.uuid4(), "staff")).status_code == 204
+    kept = h.client.patch(f"/v1/listings/{lid}", json={"title": "Still mechanics"}, headers=auth)
+    assert kept.status_code == 200 and kept.json()["subjects"][0]["subject_id"] == "sciences.physics"
+    chosen_again = h.client.patch(f"/v1/listings/{lid}", json={"subjects": h.LISTING["subjects"]}, headers=auth)
+    assert chosen_again.status_code == 422
+    assert chosen_again.json()["errors"][0]["field"] == "subjects.0.subject_id"
+
+
+def test_free_volunteer_listing_is_allowed(h: Catalog) -> None:
+    r = h.client.post("/v1/listings", json={**h.LISTING, "rate": {"credits_per_hour": 0}},
                       headers=token(uuid.uuid4(), "tutor"))
     assert r.status_code == 201 and r.json()["rate"]["credits_per_hour"] == 0
 
 
-def test_media_is_sniffed_and_limited_and_served_once_published(h: Harness) -> None:
+def test_media_is_sniffed_and_limited_and_served_once_published(h: Catalog) -> None:
     tutor = uuid.uuid4()
     auth = token(tutor, "tutor")
     h.approve(tutor)
-    lid = h.client.post("/v1/listings", json=LISTING, headers=auth).json()["listing_id"]
+    lid = h.client.post("/v1/listings", json=h.LISTING, headers=auth).json()["listing_id"]
     disguised = h.client.post(f"/v1/listings/{lid}/media", headers=auth,
                               files={"file": ("photo.png", b"<?php system($_GET[1]); ?>", "image/png")})
     assert disguised.status_code == 415 and disguised.json()["errors"][0]["field"] == "file"
@@ -200,19 +181,19 @@ def test_media_is_sniffed_and_limited_and_served_once_published(h: Harness) -> N
     assert served.headers["content-type"] == "image/png" and served.headers["x-content-type-options"] == "nosniff"
 
 
-def test_only_the_owner_changes_a_listing_and_drafts_stay_private(h: Harness) -> None:
+def test_only_the_owner_changes_a_listing_and_drafts_stay_private(h: Catalog) -> None:
     owner, other = uuid.uuid4(), uuid.uuid4()
-    lid = h.client.post("/v1/listings", json=LISTING, headers=token(owner, "tutor")).json()["listing_id"]
+    lid = h.client.post("/v1/listings", json=h.LISTING, headers=token(owner, "tutor")).json()["listing_id"]
     assert h.client.patch(f"/v1/listings/{lid}", json={"title": "Mine now"},
                           headers=token(other, "tutor")).status_code == 403
     assert h.client.get(f"/v1/listings/{lid}", headers=token(other, "student")).status_code == 404
-    assert h.client.post("/v1/listings", json=LISTING, headers=token(other, "student")).status_code == 403
+    assert h.client.post("/v1/listings", json=h.LISTING, headers=token(other, "student")).status_code == 403
     assert h.client.post(f"/v1/listings/{lid}/withdraw", headers=token(other, "student")).status_code == 403
     staff_withdraw = h.client.post(f"/v1/listings/{lid}/withdraw", headers=token(uuid.uuid4(), "staff"))
     assert staff_withdraw.status_code == 200 and staff_withdraw.json()["status"] == "withdrawn"
 
 
-def test_every_non_public_route_refuses_an_anonymous_caller(h: Harness) -> None:
+def test_every_non_public_route_refuses_an_anonymous_caller(h: Catalog) -> None:
     public = {("GET", "/v1/subjects"), ("GET", "/v1/media/{listing_id}/{media_id}"), ("GET", "/healthz"),
               ("GET", "/readyz")}
     paths = h.client.get("/openapi.json").json()["paths"]
@@ -225,12 +206,10 @@ def test_every_non_public_route_refuses_an_anonymous_caller(h: Harness) -> None:
             assert h.client.request(method.upper(), url).status_code == 401, (method, path)
 
 
-def test_promotions_have_rules_and_reach_the_public_stream(h: Harness) -> None:
-    from catalog.translate import to_contract
-
+def test_promotions_have_rules_and_reach_the_public_stream(h: Catalog) -> None:
     tutor = uuid.uuid4()
     auth = token(tutor, "tutor")
-    lid = h.client.post("/v1/listings", json=LISTING, headers=auth).json()["listing_id"]
+    lid = h.client.post("/v1/listings", json=h.LISTING, headers=auth).json()["listing_id"]
     future = "2030-01-01T00:00:00+00:00"
     ok = h.client.post(f"/v1/listings/{lid}/promotions", headers=auth,
                        json={"code": "exam-week", "percent_off": 20, "max_redemptions": 10, "expires_at": future})
@@ -255,9 +234,7 @@ def test_promotions_have_rules_and_reach_the_public_stream(h: Harness) -> None:
     pid = ok.json()["promotion_id"]
     ended = h.client.post(f"/v1/listings/{lid}/promotions/{pid}/end", headers=auth)
     assert ended.status_code == 200 and ended.json()["items"][0]["ended"] is True
-    public = [to_contract(h.app.mapper.to_domain_event(n)) for n in h.app.recorder.select_notifications(start=1,
-                                                                                                        limit=1000)]
-    names = [type(e).__name__ for e in public if e is not None]
+    names = [type(e).__name__ for e in h.public_events()]
     assert names == ["PromotionCreated", "PromotionEnded"]
 
 
@@ -277,9 +254,7 @@ COURSE = {
 }
 
 
-def test_a_course_is_authored_published_enrolled_and_retired_without_leaking_answers(h: Harness) -> None:
-    from catalog.translate import to_contract
-
+def test_a_course_is_authored_published_enrolled_and_retired_without_leaking_answers(h: Catalog) -> None:
     creator, student, funder = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     made = h.client.post("/v1/courses", json=COURSE, headers=token(creator, "creator"))
     assert made.status_code == 201, made.text
@@ -305,9 +280,7 @@ def test_a_course_is_authored_published_enrolled_and_retired_without_leaking_ans
     late = h.client.post(f"/v1/courses/{cid}/enrolments", json={}, headers=token(uuid.uuid4(), "student"))
     assert late.status_code == 409 and "retired" in late.json()["detail"]
 
-    public = [to_contract(h.app.mapper.to_domain_event(n)) for n in h.app.recorder.select_notifications(start=1,
-                                                                                                        limit=1000)]
-    events = [e for e in public if e is not None]
+    events = h.public_events()
     assert [type(e).__name__ for e in events] == ["CoursePublished", "EnrolmentCreated", "CourseRetired"]
     assert "answer" not in events[0].model_dump_json()
     assert events[1].funded_by == funder and events[1].price_credits == 30  # type: ignore[attr-defined]
@@ -324,13 +297,13 @@ def test_a_course_is_authored_published_enrolled_and_retired_without_leaking_ans
     ({"completion": {"min_quiz_score_pct": 80, "modules_required": 9}}, "completion.modules_required"),
     ({"price_credits": -3}, "price_credits"),
 ])
-def test_bad_courses_are_refused_with_the_field(h: Harness, change: dict, field: str) -> None:
+def test_bad_courses_are_refused_with_the_field(h: Catalog, change: dict, field: str) -> None:
     r = h.client.post("/v1/courses", json={**COURSE, **change}, headers=token(uuid.uuid4(), "creator"))
     assert r.status_code == 422, r.text
     assert field in {e["field"] for e in r.json()["errors"]}, r.json()
 
 
-def test_only_creators_and_tutors_author_courses(h: Harness) -> None:
+def test_only_creators_and_tutors_author_courses(h: Catalog) -> None:
     assert h.client.post("/v1/courses", json=COURSE, headers=token(uuid.uuid4(), "student")).status_code == 403
     assert h.client.post("/v1/courses", json=COURSE, headers=token(uuid.uuid4(), "tutor")).status_code == 201
 
@@ -349,9 +322,7 @@ PROGRESSION = {
 }
 
 
-def test_learners_progress_through_quizzes_levels_and_completion(h: Harness) -> None:
-    from catalog.translate import to_contract
-
+def test_learners_progress_through_quizzes_levels_and_completion(h: Catalog) -> None:
     creator, student, funder, stranger = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     cid = h.client.post("/v1/courses", json=PROGRESSION, headers=token(creator, "creator")).json()["course_id"]
     h.client.post(f"/v1/courses/{cid}/publish", headers=token(creator, "creator"))
@@ -389,9 +360,7 @@ def test_learners_progress_through_quizzes_levels_and_completion(h: Harness) -> 
     assert h.client.get(f"/v1/courses/{cid}/progress/{student}",
                         headers=token(uuid.uuid4(), "funder")).status_code == 403
 
-    public = [to_contract(h.app.mapper.to_domain_event(n)) for n in h.app.recorder.select_notifications(start=1,
-                                                                                                        limit=1000)]
-    events = [e for e in public if e is not None]
+    events = h.public_events()
     assert [type(e).__name__ for e in events] == ["CoursePublished", "EnrolmentCreated", "CourseLevelReached",
                                                   "CourseLevelReached", "CourseCompleted"]
     assert events[0].level_thresholds == [1, 3]  # type: ignore[attr-defined]
@@ -409,7 +378,7 @@ def test_learners_progress_through_quizzes_levels_and_completion(h: Harness) -> 
     ("modules/1/complete", None, 409, None),  # a quiz module is passed by its quiz
     ("modules/0/attempts", {"answers": []}, 409, None),  # a reading has no quiz
 ])
-def test_bad_attempts_are_refused(h: Harness, path: str, body: Any, status: int, field: str | None) -> None:
+def test_bad_attempts_are_refused(h: Catalog, path: str, body: Any, status: int, field: str | None) -> None:
     creator, student = uuid.uuid4(), uuid.uuid4()
     cid = h.client.post("/v1/courses", json=PROGRESSION, headers=token(creator, "creator")).json()["course_id"]
     h.client.post(f"/v1/courses/{cid}/publish", headers=token(creator, "creator"))
@@ -426,13 +395,13 @@ def test_bad_attempts_are_refused(h: Harness, path: str, body: Any, status: int,
     (["Bronze", "Gold"], [2, 1], "level_up_after.1"),
     (["Bronze", "Gold"], [1, 9], "level_up_after.1"),
 ])
-def test_bad_level_criteria_are_refused(h: Harness, levels: list[str], after: list[int], field: str) -> None:
+def test_bad_level_criteria_are_refused(h: Catalog, levels: list[str], after: list[int], field: str) -> None:
     r = h.client.post("/v1/courses", json={**PROGRESSION, "levels": levels, "level_up_after": after},
                       headers=token(uuid.uuid4(), "creator"))
     assert r.status_code == 422 and field in {e["field"] for e in r.json()["errors"]}, r.text
 
 
-def test_a_rush_of_enrolments_in_one_course_all_succeed(h: Harness) -> None:
+def test_a_rush_of_enrolments_in_one_course_all_succeed(h: Catalog) -> None:
     """Concurrent writers of one aggregate: each conflicting save is decided again on fresh
     state, so nobody gets an error and nobody is enrolled twice."""
     from concurrent.futures import ThreadPoolExecutor

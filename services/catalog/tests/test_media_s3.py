@@ -7,33 +7,22 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
-from uuid import UUID
+from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from alphapeer_contracts import identity as idc
-from catalog.main import build, media_blobs
+from catalog.adapters.media import media_blobs
 from catalog.settings import CatalogSettings
-from servicekit import envelope
 from servicekit.blobstore import LocalBlobStore, S3BlobStore
-from servicekit.subscriber import AggregateReaction, Delivery
 from servicekit.testing import ISSUER, S3Server
+
+Catalog = Any  # the harness in conftest.py
 
 BUCKET = "alphapeer-catalog-media"
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 300  # ~75 KiB
-LISTING = {
-    "title": "Mechanics without tears",
-    "subjects": [{"subject_id": "sciences.physics", "level": "advanced", "topics": ["Mechanics"]}],
-    "rate": {"credits_per_hour": 12},
-    "session_minutes": [60],
-    "modes": ["online"],
-    "languages": ["en"],
-}
 
 
 # -- settings --------------------------------------------------------------------------------
@@ -87,38 +76,24 @@ def test_an_s3_endpoint_must_be_an_http_url(monkeypatch: pytest.MonkeyPatch) -> 
 token = ISSUER.headers
 
 
-def approve(client: TestClient, tutor: UUID) -> None:
-    """identity's TutorApproved, applied as catalog's subscriber would."""
-    app = client.app.state.catalog  # type: ignore[attr-defined]
-    event = idc.TutorApproved(application_id=uuid.uuid4(), user_id=tutor, subjects=["Physics"], levels=["advanced"],
-                              approved_by=uuid.uuid4(), occurred_at=datetime.now(UTC))
-    env = envelope.Envelope(id=str(uuid.uuid4()), type=event.ce_type(), source="/alphapeer/identity",
-                            subject=event.key(), time=event.occurred_at, sequence=1)
-    AggregateReaction(app, app.react_to_identity)(event, Delivery("identity.events", 1, env))
-
-
-@pytest.fixture
-def catalog(s3_server: S3Server, postgres_url: str, pg_schema: str, tmp_path: Path) -> Iterator[TestClient]:
-    settings = CatalogSettings(
-        database_url=postgres_url, database_schema=pg_schema, data_dir=tmp_path, relay_enabled=False,
-        subscribers_enabled=False, kafka_bootstrap_servers="127.0.0.1:1",
-        catalog_media_backend="s3", catalog_s3_endpoint_url=s3_server.endpoint_url,
-        catalog_s3_bucket=s3_server.bucket(BUCKET),
-        catalog_s3_access_key_id=s3_server.access_key_id,
-        catalog_s3_secret_access_key=s3_server.secret_access_key)  # type: ignore[arg-type]
-    with TestClient(build(settings, keys=ISSUER)) as client:
-        yield client
+def on_s3(s3_server: S3Server, secret: str | None = None) -> dict[str, Any]:
+    """Settings for catalog's media in the test server's bucket."""
+    return {"catalog_media_backend": "s3", "catalog_s3_endpoint_url": s3_server.endpoint_url,
+            "catalog_s3_bucket": s3_server.bucket(BUCKET), "catalog_s3_access_key_id": s3_server.access_key_id,
+            "catalog_s3_secret_access_key": secret or s3_server.secret_access_key}
 
 
 @pytest.mark.integration
 def test_a_listing_sample_is_stored_in_the_bucket_and_served_from_it(
-        catalog: TestClient, s3_server: S3Server, tmp_path: Path) -> None:
+        launch: Callable[..., Catalog], s3_server: S3Server, tmp_path: Path) -> None:
     import boto3
 
+    h = launch(**on_s3(s3_server))
+    catalog = h.client
     tutor = uuid.uuid4()
     auth = token(tutor, "tutor")
-    approve(catalog, tutor)
-    lid = catalog.post("/v1/listings", json=LISTING, headers=auth).json()["listing_id"]
+    h.approve(tutor)
+    lid = h.draft(tutor)
     up = catalog.post(f"/v1/listings/{lid}/media", headers=auth,
                       files={"file": ("syllabus.pdf", PDF, "application/pdf")})
     assert up.status_code == 201, up.text
@@ -154,20 +129,12 @@ def test_a_listing_sample_is_stored_in_the_bucket_and_served_from_it(
 
 
 @pytest.mark.integration
-def test_a_storage_failure_is_a_503_not_a_lost_upload(
-        s3_server: S3Server, postgres_url: str, pg_schema: str, tmp_path: Path) -> None:
-    settings = CatalogSettings(
-        database_url=postgres_url, database_schema=pg_schema, data_dir=tmp_path, relay_enabled=False,
-        subscribers_enabled=False, kafka_bootstrap_servers="127.0.0.1:1",
-        catalog_media_backend="s3", catalog_s3_endpoint_url=s3_server.endpoint_url,
-        catalog_s3_bucket=s3_server.bucket(BUCKET),
-        catalog_s3_access_key_id=s3_server.access_key_id,
-        catalog_s3_secret_access_key="wrong-secret")  # type: ignore[arg-type]
-    with TestClient(build(settings, keys=ISSUER)) as client:
-        tutor = uuid.uuid4()
-        auth = token(tutor, "tutor")
-        lid = client.post("/v1/listings", json=LISTING, headers=auth).json()["listing_id"]
-        r = client.post(f"/v1/listings/{lid}/media", headers=auth,
-                        files={"file": ("syllabus.pdf", PDF, "application/pdf")})
-        assert r.status_code == 503 and r.json()["title"] == "Media storage unavailable"
-        assert client.get(f"/v1/listings/{lid}", headers=auth).json().get("media", []) == []
+def test_a_storage_failure_is_a_503_not_a_lost_upload(launch: Callable[..., Catalog], s3_server: S3Server) -> None:
+    h = launch(**on_s3(s3_server, secret="wrong-secret"))
+    tutor = uuid.uuid4()
+    auth = token(tutor, "tutor")
+    lid = h.draft(tutor)
+    r = h.client.post(f"/v1/listings/{lid}/media", headers=auth,
+                      files={"file": ("syllabus.pdf", PDF, "application/pdf")})
+    assert r.status_code == 503 and r.json()["title"] == "Storage unavailable" and r.headers["retry-after"]
+    assert h.client.get(f"/v1/listings/{lid}", headers=auth).json().get("media", []) == []

@@ -17,9 +17,7 @@ from alphapeer_contracts import catalog as cat
 from alphapeer_contracts import identity as idc
 from matching.main import build
 from matching.settings import MatchingSettings
-from servicekit import envelope
-from servicekit.subscriber import Delivery
-from servicekit.testing import ISSUER
+from servicekit.testing import ISSUER, Feed
 
 
 def auth(user: UUID | None = None) -> dict[str, str]:
@@ -30,11 +28,16 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-class Feed:
+class Matching:
+    """The service under test: events in through its projection reaction (as the subscriber
+    delivers them), requests through its gateway, and its read model's database."""
+
     def __init__(self, client: TestClient) -> None:
+        state: Any = client.app.state  # type: ignore[attr-defined]
         self.client = client
-        self.reaction = client.app.state.reaction  # type: ignore[attr-defined]
-        self.seq = {"identity.events": 0, "catalog.events": 0}
+        self.send = Feed(state.reactions["main"])
+        self.directory = state.matching.directory
+        self.db = self.directory.db
 
     def get(self, path: str, user: UUID | None = None, **params: Any) -> Any:
         return self.client.get(path, params=params, headers=auth(user))
@@ -43,14 +46,7 @@ class Feed:
         return self.client.post(path, json=body, headers=auth(user))
 
     def settle(self) -> None:
-        self.client.app.state.directory.settle()  # type: ignore[attr-defined]
-
-    def send(self, event: Any) -> None:
-        topic = event.topic()
-        self.seq[topic] += 1
-        env = envelope.Envelope(id=str(uuid.uuid4()), type=event.ce_type(), source="t", subject=event.key(),
-                                time=event.occurred_at, sequence=self.seq[topic])
-        self.reaction(event, Delivery(topic, self.seq[topic], env))
+        self.directory.settle()
 
     def tutor(self, name: str, verified: bool = False) -> UUID:
         uid = uuid.uuid4()
@@ -85,11 +81,11 @@ def matching_overrides() -> dict[str, Any]:
 
 
 @pytest.fixture
-def feed(postgres_url: str, pg_schema: str, tmp_path: Path, matching_overrides: dict[str, Any]) -> Iterator[Feed]:
+def feed(postgres_url: str, pg_schema: str, tmp_path: Path, matching_overrides: dict[str, Any]) -> Iterator[Matching]:
     settings = MatchingSettings(database_url=postgres_url, database_schema=pg_schema, data_dir=tmp_path,
                                 subscribers_enabled=False, kafka_bootstrap_servers="127.0.0.1:1",
                                 matching_refresh_interval=0.0001, **matching_overrides)
     with TestClient(build(settings, keys=ISSUER)) as client:
-        yield Feed(client)
+        yield Matching(client)
 
 

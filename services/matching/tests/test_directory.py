@@ -104,9 +104,9 @@ def test_search_needs_a_signed_in_caller(feed: Feed) -> None:
 def test_sort_by_rating_uses_the_bayesian_average(feed: Feed) -> None:
     one_review, many, unrated = feed.tutor("One"), feed.tutor("Many"), feed.tutor("Unrated")
     lids = {t: feed.listing(t) for t in (one_review, many, unrated)}
-    with feed.client.app.state.directory.db.transaction() as cur:  # what reputation's projection will write
+    with feed.db.transaction() as cur:  # what reputation's projection will write
         for tutor, total, count in ((one_review, 5.0, 1), (many, 4.7 * 40, 40)):
-            cur.execute("INSERT INTO tutor_signals (tutor_id, rating_sum, rating_count) VALUES (?, ?, ?)",
+            cur.execute("INSERT INTO tutor_signals (tutor_id, rating_sum, rating_count) VALUES (%s, %s, %s)",
                         (str(tutor), total, count))
         cur.execute("INSERT INTO changes (kind, key) VALUES ('signal', 'x')")
     # 4.7 from 40 reviews outranks a single 5-star review, which outranks no reviews at all.
@@ -116,10 +116,10 @@ def test_sort_by_rating_uses_the_bayesian_average(feed: Feed) -> None:
 def test_available_in_a_time_window_uses_published_availability(feed: Feed) -> None:
     evenings, mornings, unknown = feed.tutor("Eve"), feed.tutor("Morn"), feed.tutor("Unknown")
     lids = {t: feed.listing(t) for t in (evenings, mornings, unknown)}
-    with feed.client.app.state.directory.db.transaction() as cur:  # what booking's projection will write
+    with feed.db.transaction() as cur:  # what booking's projection will write
         for tutor, start, end in ((evenings, 1 * 1440 + 17 * 60, 1 * 1440 + 21 * 60),  # Tue 17-21
                                   (mornings, 1 * 1440 + 8 * 60, 1 * 1440 + 10 * 60)):  # Tue 8-10
-            cur.execute("INSERT INTO availability (tutor_id, start_minute, end_minute) VALUES (?, ?, ?)",
+            cur.execute("INSERT INTO availability (tutor_id, start_minute, end_minute) VALUES (%s, %s, %s)",
                         (str(tutor), start, end))
         cur.execute("INSERT INTO changes (kind, key) VALUES ('signal', 'x')")
     assert ids(search(feed, available="tue 18:00-20:00")) == [str(lids[evenings])]

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from alphapeer_contracts import catalog as cat
-from matching.embedding import Embedder
-from matching.recommend import parse_window
+from matching.adapters.embedding import Embedder
+from matching.domain.query import parse_window
 from matching.settings import MatchingSettings
 
 Feed = Any
@@ -128,18 +128,18 @@ def test_new_tutors_who_fit_get_a_reserved_place(feed: Feed) -> None:
 
 
 def test_reputation_and_availability_plug_in(feed: Feed) -> None:
-    db = feed.client.app.state.directory.db
+    db = feed.db
     rated, plain = feed.tutor("Rated"), feed.tutor("Plain")
     for t in (rated, plain):
         feed.listing(t, subject=ALGEBRA, bio="Quadratic equations.", age_days=100)
     # What reputation's and booking's projections will write, written here directly.
     with db.transaction() as cur:
         cur.execute("INSERT INTO tutor_signals (tutor_id, rating_sum, rating_count, sessions_completed,"
-                    " sessions_missed) VALUES (?, ?, ?, ?, ?)", (str(rated), 147.0, 30, 49, 1))
+                    " sessions_missed) VALUES (%s, %s, %s, %s, %s)", (str(rated), 147.0, 30, 49, 1))
         tue = parse_window("tue 17:00-21:00")
-        cur.execute("INSERT INTO availability (tutor_id, start_minute, end_minute) VALUES (?, ?, ?)",
+        cur.execute("INSERT INTO availability (tutor_id, start_minute, end_minute) VALUES (%s, %s, %s)",
                     (str(rated), *tue))
-        cur.execute("INSERT INTO changes (kind, key) VALUES ('signal', ?)", (str(rated),))
+        cur.execute("INSERT INTO changes (kind, key) VALUES ('signal', %s)", (str(rated),))
     found = recommend(feed, goal="quadratic equations", preferred_times=["tue 18:00-20:00", "sat 10:00-11:00"])
     top = found["items"][0]
     assert top["display_name"] == "Rated"

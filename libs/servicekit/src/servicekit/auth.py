@@ -18,9 +18,8 @@ import httpx
 import jwt
 from fastapi import Depends, Request
 
+from alphapeer_contracts.vocabulary import ROLES, STAFF_ROLES
 from servicekit.problems import Problem
-
-ROLES = ("student", "tutor", "staff", "creator", "funder", "admin")
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,7 @@ class Principal:
 
     @property
     def is_staff(self) -> bool:
-        return self.has_any("staff", "admin")
+        return self.has_any(*STAFF_ROLES)
 
 
 class KeySource(Protocol):
@@ -146,6 +145,15 @@ def current_principal(request: Request) -> Principal:
     return principal
 
 
+def optional_principal(request: Request) -> Principal | None:
+    """FastAPI dependency for public routes that show more to some callers (an owner, staff):
+    the verified caller, or None without an Authorization header. A header that does not
+    verify is still refused (401): a forged token is never treated as anonymous."""
+    if not request.headers.get("authorization"):
+        return None
+    return current_principal(request)
+
+
 def require_roles(*roles: str) -> Callable[..., Principal]:
     """FastAPI dependency factory: the caller must hold at least one of ``roles``."""
     unknown = set(roles) - set(ROLES)
@@ -160,7 +168,7 @@ def require_roles(*roles: str) -> Callable[..., Principal]:
     return dependency
 
 
-def require_self_or_roles(user_id: UUID, principal: Principal, roles: Iterable[str] = ("staff", "admin")) -> None:
+def require_self_or_roles(user_id: UUID, principal: Principal, roles: Iterable[str] = STAFF_ROLES) -> None:
     """Owner-or-staff rule for a user's private data."""
     if principal.user_id != user_id and not principal.has_any(*roles):
         raise Problem(403, "Forbidden", "this belongs to another user")

@@ -1,6 +1,11 @@
 """The base of every service's ``eventsourcing`` Application.
 
-Two things are added to the library's Application:
+What is added to the library's Application:
+- loading an aggregate by type and id (``find``/``load``), with a domain ``NotFound``;
+- one conflict convention for every command: ``retry_on_conflict`` decides again on
+  fresh state after another writer saved the same aggregate first;
+- reactions recorded with their tracking row (``save_reaction``), telling "already
+  processed" apart from a concurrent writer;
 - each stored event carries the work context it was written in (traceparent,
   correlation and causation ids) inside the same row, so the outbox relay can put them on
   the published message and one booking stays one trace across services;
@@ -17,7 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, ParamSpec, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import Application, ProcessingEvent
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import (
     IntegrityError,
     Mapper,
@@ -27,19 +32,19 @@ from eventsourcing.persistence import (
     Tracking,
 )
 
-from servicekit import context, telemetry
+from servicekit import context, errors, telemetry
 
 P = ParamSpec("P")
 R = TypeVar("R")
+A = TypeVar("A")
 
 
-def retry_on_conflict(attempts: int = 10, conflicts: tuple[type[Exception], ...] = (RecordConflictError,)
-                      ) -> Callable[[Callable[P, R]], Callable[P, R]]:
+def retry_on_conflict(attempts: int = 10) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """For a load-decide-save command: when another writer saved the same aggregate first
-    (optimistic concurrency), decide again on the fresh state instead of failing — a rush
-    of enrolments in one course must not turn into errors. The failed save wrote nothing,
-    so a retry cannot double anything. After ``attempts`` the conflict propagates (409).
-    ``conflicts``: what a service's save raises for it (its own error, if it translates)."""
+    (optimistic concurrency: the store raises ``RecordConflictError``), decide again on the
+    fresh state instead of failing — a rush of enrolments in one course must not turn into
+    errors. The failed save wrote nothing, so a retry cannot double anything. After
+    ``attempts`` the conflict propagates; the gateway answers it 409 with Retry-After."""
 
     def wrap(command: Callable[P, R]) -> Callable[P, R]:
         @functools.wraps(command)
@@ -47,7 +52,7 @@ def retry_on_conflict(attempts: int = 10, conflicts: tuple[type[Exception], ...]
             for attempt in range(attempts):
                 try:
                     return command(*args, **kwargs)
-                except conflicts:
+                except RecordConflictError:
                     if attempt == attempts - 1:
                         raise
                     time.sleep(random.uniform(0, min(0.1, 0.005 * 2 ** attempt)))
@@ -124,6 +129,23 @@ class ServiceApplication(Application[UUID]):
         for hook in self._after_save:
             hook()
 
+    # -- loading -----------------------------------------------------------------------
+
+    def find(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        """The aggregate of type ``cls`` with this id, or None (absent, or another type)."""
+        try:
+            aggregate: Any = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return aggregate if isinstance(aggregate, cls) else None
+
+    def load(self, cls: type[A], aggregate_id: UUID, what: str | None = None) -> A:
+        """Like ``find``, but absence is the domain's ``NotFound`` ("no such <what>")."""
+        aggregate = self.find(cls, aggregate_id)
+        if aggregate is None:
+            raise errors.NotFound(f"no such {what or cls.__name__.lower()}")
+        return aggregate
+
     # -- reactions -------------------------------------------------------------------
 
     def has_processed(self, upstream: str, position: int) -> bool:
@@ -131,12 +153,20 @@ class ServiceApplication(Application[UUID]):
 
     def save_reaction(self, upstream: str, position: int, *aggregates: Any) -> bool:
         """Record a reaction's new events and its tracking row in one transaction.
-        False when this upstream position was already processed (nothing written)."""
+
+        False when this upstream position was already processed (nothing written). A
+        version conflict with a concurrent writer of one of the aggregates is *not* that:
+        it raises ``RecordConflictError`` (nothing written either), and the caller decides
+        again on fresh state (see ``subscriber.AggregateReaction``)."""
         processing = ProcessingEvent[UUID](tracking=Tracking(upstream, position))
         processing.collect_events(*aggregates)
         try:
             recordings = self._record(processing)
         except IntegrityError:
-            return False
+            # Both a duplicate tracking row and a version conflict arrive as IntegrityError;
+            # only the tracking row, now present, means "already processed".
+            if self.has_processed(upstream, position):
+                return False
+            raise
         self._notify(recordings)
         return True

@@ -1,7 +1,9 @@
 """The gateway factory: every service's FastAPI app starts here.
 
 It gives each app ``/healthz`` and ``/readyz``, OpenAPI, problem+json errors (validation
-errors name the field and the reason), request and correlation ids, a server span per
+errors name the field and the reason; a domain's refusals by their base class in
+:mod:`servicekit.errors`; a database that is away or saturated is a 503 with
+Retry-After, never a 500), request and correlation ids, a server span per
 request continuing the caller's trace, CORS from configuration, bearer-JWT verification
 (see :mod:`servicekit.auth`) and ``Idempotency-Key`` support."""
 
@@ -25,8 +27,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 
-from servicekit import context, telemetry
+from servicekit import context, errors, telemetry
 from servicekit.auth import TokenVerifier
+from servicekit.blobstore import BlobNotFound, BlobStoreError
 from servicekit.database import Database
 from servicekit.idempotency import IdempotencyMiddleware, IdempotencyStore
 from servicekit.problems import PROBLEM_JSON, Problem
@@ -59,6 +62,28 @@ def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
             return f"{where}.{'.'.join(rest)}"
         parts = rest
     return ".".join(parts) or "body"
+
+
+def problem_for(exc: errors.DomainError) -> Problem:
+    """A domain refusal as a problem document: status and title from its class, the field
+    at fault (if any) in ``errors``."""
+    if exc.field:
+        return Problem(exc.status, exc.title, f"{exc.field}: {exc.reason}",
+                       errors=[{"field": exc.field, "reason": exc.reason}])
+    return Problem(exc.status, exc.title, str(exc) or exc.title)
+
+
+def _unavailable_errors() -> tuple[type[Exception], ...]:
+    import psycopg
+    import psycopg_pool
+    from eventsourcing.persistence import InterfaceError, OperationalError
+
+    return (psycopg.OperationalError, psycopg.InterfaceError, psycopg_pool.PoolTimeout, OperationalError,
+            InterfaceError)
+
+
+#: A database that cannot serve now (down, or every pooled connection busy): 503, not 500.
+UNAVAILABLE = _unavailable_errors()
 
 
 class ContextMiddleware(BaseHTTPMiddleware):
@@ -146,12 +171,36 @@ def create_gateway(
                              headers=dict(exc.headers or {}))
         )
 
+    @app.exception_handler(errors.DomainError)
+    async def _refused(request: Request, exc: errors.DomainError) -> JSONResponse:
+        return problem_response(request, problem_for(exc))
+
     @app.exception_handler(RecordConflictError)
     async def _conflict(request: Request, exc: RecordConflictError) -> JSONResponse:
         # Someone else changed the same thing between our read and our write, repeatedly.
         return problem_response(request, Problem(409, "Changed concurrently",
                                                  "it changed while your request was applied; try again",
                                                  headers={"Retry-After": "1"}))
+
+    async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable: %s", exc)
+        return problem_response(request, Problem(503, "Service unavailable",
+                                                 "the database is busy or unreachable; try again shortly",
+                                                 headers={"Retry-After": "1"}))
+
+    for unavailable in UNAVAILABLE:
+        app.add_exception_handler(unavailable, _unavailable)
+
+    @app.exception_handler(BlobNotFound)
+    async def _blob_missing(request: Request, exc: BlobNotFound) -> JSONResponse:
+        log.error("a stored file is referenced but missing: %s", exc)
+        return problem_response(request, Problem(404, "Not found", "no such file"))
+
+    @app.exception_handler(BlobStoreError)
+    async def _blobs_away(request: Request, exc: BlobStoreError) -> JSONResponse:
+        log.error("file storage failed: %s", exc)
+        return problem_response(request, Problem(503, "Storage unavailable", "files cannot be reached now; try again",
+                                                 headers={"Retry-After": "5"}))
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:

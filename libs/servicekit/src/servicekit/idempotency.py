@@ -1,6 +1,12 @@
 """``Idempotency-Key`` on unsafe requests: a retried request with the same key gets the
 first response back instead of doing the work twice; the same key with a different
-request is refused; a key whose first request is still running answers 409."""
+request is refused; a key whose first request is still running answers 409.
+
+Keys belong to the authenticated caller (the token's subject), not to the token: a client
+that refreshed its access token between two tries of one request is the same caller, and
+must not run it twice. Anonymous callers share one scope, where the key and the request's
+fingerprint together decide; a token that does not verify gets no idempotency at all (the
+route answers 401, and nothing is stored)."""
 
 from __future__ import annotations
 
@@ -24,7 +30,7 @@ IDEMPOTENCY_DDL = [
         fingerprint TEXT NOT NULL,
         status INTEGER,
         headers TEXT,
-        body BLOB,
+        body BYTEA,
         created_at DOUBLE PRECISION NOT NULL,
         PRIMARY KEY (scope, key)
     )""",
@@ -44,16 +50,16 @@ class IdempotencyStore:
         """('new', None) | ('replay', (status, headers, body)) | ('mismatch'|'running', None)."""
         now = time.time()
         with self.db.transaction() as cur:
-            cur.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (now - TTL_SECONDS,))
+            cur.execute("DELETE FROM idempotency_keys WHERE created_at < %s", (now - TTL_SECONDS,))
             cur.execute(
-                "INSERT INTO idempotency_keys (scope, key, fingerprint, created_at) VALUES (?, ?, ?, ?) "
+                "INSERT INTO idempotency_keys (scope, key, fingerprint, created_at) VALUES (%s, %s, %s, %s) "
                 "ON CONFLICT DO NOTHING",
                 (scope, key, fingerprint, now),
             )
             if cur.rowcount == 1:
                 return "new", None
             cur.execute(
-                "SELECT fingerprint, status, headers, body FROM idempotency_keys WHERE scope = ? AND key = ?",
+                "SELECT fingerprint, status, headers, body FROM idempotency_keys WHERE scope = %s AND key = %s",
                 (scope, key),
             )
             row = cur.fetchone()
@@ -68,16 +74,32 @@ class IdempotencyStore:
     def finish(self, scope: str, key: str, status: int, headers: dict[str, str], body: bytes) -> None:
         with self.db.transaction() as cur:
             if status >= 500 or status in _NOT_STORED:
-                cur.execute("DELETE FROM idempotency_keys WHERE scope = ? AND key = ?", (scope, key))
+                cur.execute("DELETE FROM idempotency_keys WHERE scope = %s AND key = %s", (scope, key))
             else:
                 cur.execute(
-                    "UPDATE idempotency_keys SET status = ?, headers = ?, body = ? WHERE scope = ? AND key = ?",
+                    "UPDATE idempotency_keys SET status = %s, headers = %s, body = %s WHERE scope = %s AND key = %s",
                     (status, json.dumps(headers), body, scope, key),
                 )
 
     def abandon(self, scope: str, key: str) -> None:
         with self.db.transaction() as cur:
-            cur.execute("DELETE FROM idempotency_keys WHERE scope = ? AND key = ?", (scope, key))
+            cur.execute("DELETE FROM idempotency_keys WHERE scope = %s AND key = %s", (scope, key))
+
+
+def _scope_of(request: Request) -> str | None:
+    """``user:<id>`` for a verified bearer token, ``anonymous`` without one, None for a
+    token that does not verify."""
+    header = request.headers.get("authorization")
+    if not header:
+        return "anonymous"
+    verifier = getattr(request.app.state, "verifier", None)
+    scheme, _, token = header.partition(" ")
+    if verifier is None or scheme.lower() != "bearer" or not token.strip():
+        return None
+    try:
+        return f"user:{verifier.verify(token.strip()).user_id}"
+    except Problem:
+        return None
 
 
 class IdempotencyMiddleware(BaseHTTPMiddleware):
@@ -96,8 +118,10 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
                 request, Problem(400, "Invalid Idempotency-Key", "Idempotency-Key: must be 1 to 255 characters",
                                  errors=[{"field": "Idempotency-Key", "reason": "must be 1 to 255 characters"}])
             )
+        scope = await asyncio.to_thread(_scope_of, request)
+        if scope is None:
+            return await call_next(request)
         body = await request.body()
-        scope = hashlib.sha256(request.headers.get("authorization", "anonymous").encode()).hexdigest()
         fingerprint = hashlib.sha256(
             b"\n".join([request.method.encode(), request.url.path.encode(), request.url.query.encode(), body])
         ).hexdigest()

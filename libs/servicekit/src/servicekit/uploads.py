@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from servicekit.errors import Invalid
+
 
 @dataclass(frozen=True)
 class FileType:
@@ -53,12 +55,15 @@ def sniff(data: bytes) -> FileType | None:
     return None
 
 
-class UploadRejected(ValueError):
+class UploadRejected(Invalid):
+    """A refused file: 415 (not a type we accept, or not what it claims), 413 (too large),
+    422 (empty). The gateway answers it like any refusal, naming the field."""
+
+    title = "Upload rejected"
+
     def __init__(self, reason: str, status: int = 415, field: str = "file") -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
-        self.field = field
+        super().__init__(field, reason)
+        self.status = status  # type: ignore[misc]  # per instance: which of 413/415/422
 
 
 def check_upload(data: bytes, filename: str, declared: str | None, *, allowed_kinds: set[str],

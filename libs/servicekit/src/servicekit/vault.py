@@ -19,7 +19,7 @@ from servicekit.database import Database
 VAULT_DDL = [
     """CREATE TABLE IF NOT EXISTS subject_keys (
         subject_id TEXT PRIMARY KEY,
-        key BLOB NOT NULL,
+        key BYTEA NOT NULL,
         created_at DOUBLE PRECISION NOT NULL
     )""",
 ]
@@ -35,10 +35,10 @@ class PersonalDataVault:
         with self.db.transaction() as cur:
             if create:
                 cur.execute(
-                    "INSERT INTO subject_keys (subject_id, key, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+                    "INSERT INTO subject_keys (subject_id, key, created_at) VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
                     (str(subject_id), AESGCM.generate_key(bit_length=256), time.time()),
                 )
-            cur.execute("SELECT key FROM subject_keys WHERE subject_id = ?", (str(subject_id),))
+            cur.execute("SELECT key FROM subject_keys WHERE subject_id = %s", (str(subject_id),))
             row = cur.fetchone()
         return bytes(row[0]) if row else None
 
@@ -61,4 +61,4 @@ class PersonalDataVault:
 
     def forget(self, subject_id: UUID) -> None:
         with self.db.transaction() as cur:
-            cur.execute("DELETE FROM subject_keys WHERE subject_id = ?", (str(subject_id),))
+            cur.execute("DELETE FROM subject_keys WHERE subject_id = %s", (str(subject_id),))

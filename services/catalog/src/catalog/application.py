@@ -1,24 +1,73 @@
-"""Catalog's use cases, and its reactions to identity's events."""
+"""Catalog's use cases, and its reactions to identity's events.
+
+Every command takes ids and command values (domain/commands.py) and is a load, a decision
+in the domain, and a save; those that may simply be decided again on fresh state when
+another writer saved first are @retry_on_conflict(). Queries return views (dataclasses)."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import RecordConflictError
 
 from alphapeer_contracts import identity as idc
 from alphapeer_contracts.base import IntegrationEvent
-from catalog.domain.course import Course, build_syllabus, check_completion
-from catalog.domain.enrolment import Enrolment, level_thresholds
-from catalog.domain.errors import NotFound, NotOwner, ValidationError
-from catalog.domain.listing import Listing, TutorStanding, build_snapshot, check_promotion
-from catalog.domain.rules import text_field
-from catalog.domain.taxonomy import Taxonomy, check_level
+from alphapeer_contracts.vocabulary import LEVELS
+from catalog.domain.commands import (
+    COMMUNICATION,
+    SESSION_MINUTES,
+    TEACHING_STYLES,
+    Caller,
+    CourseDraft,
+    ListingChanges,
+    ListingDetails,
+    MediaFile,
+    NewSubject,
+    PromotionOffer,
+    RetireReason,
+    Upload,
+    WithdrawReason,
+)
+from catalog.domain.course import Course
+from catalog.domain.enrolment import Enrolment, Marked, Progress
+from catalog.domain.errors import Forbidden, NotFound
+from catalog.domain.listing import Listing
+from catalog.domain.standing import TutorStanding
+from catalog.domain.taxonomy import Taxonomy
+from servicekit.blobstore import BlobNotFound
 from servicekit.eventstore import ServiceApplication, retry_on_conflict
 from servicekit.subscriber import Delivery
+
+log = logging.getLogger(__name__)
+
+
+class MediaFiles(Protocol):
+    """The media store (adapters/media.py): checks a file by its bytes and keeps it."""
+
+    @property
+    def max_bytes(self) -> int: ...
+
+    def put(self, listing_id: UUID, upload: Upload) -> MediaFile: ...
+
+    def open(self, listing_id: UUID, sha256: str) -> Iterator[bytes]: ...
+
+
+# -- views ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TaxonomyView:
+    areas: list[dict[str, Any]]
+    levels: list[str]
+    session_minutes: list[int]
+    teaching_styles: list[str]
+    communication: list[str]
 
 
 @dataclass(frozen=True)
@@ -26,284 +75,311 @@ class ListingView:
     listing_id: UUID
     tutor_id: UUID
     status: str
-    listing: dict[str, Any]
-    created_at: Any
-    modified_at: Any
+    listing: dict[str, Any]  # the public snapshot, as published
+    created_at: datetime
+    modified_at: datetime
+
+
+@dataclass(frozen=True)
+class PromotionView:
+    promotion_id: str
+    code: str
+    percent_off: int | None
+    credits_off: int | None
+    max_redemptions: int | None
+    expires_at: str
+    ended: bool
+
+
+@dataclass(frozen=True)
+class StandingView:
+    tutor_id: UUID
+    approved: bool
+    suspended: bool
+    erased: bool
+    may_publish: bool
+
+
+@dataclass(frozen=True)
+class CourseView:
+    course_id: UUID
+    creator_id: UUID
+    status: str
+    public: dict[str, Any]  # what CoursePublished carries
+    enrolments: int
+    syllabus: list[dict[str, Any]]  # with answer keys only for its creator and staff
+
+
+@dataclass(frozen=True)
+class MediaDownload:
+    file: MediaFile
+    chunks: Iterator[bytes]
+
+
+@dataclass(frozen=True)
+class AttemptView:
+    marked: Marked
+    progress: Progress
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _listing_view(listing: Listing) -> ListingView:
+    return ListingView(listing.id, listing.tutor_id, listing.status, listing.snapshot, listing.created_on,
+                       listing.modified_on)
 
 
 class CatalogApplication(ServiceApplication):
     name = "catalog"
 
-    # -- taxonomy --------------------------------------------------------------------
+    def __init__(self, env: dict[str, str] | None = None, *, media_files: MediaFiles,
+                 clock: Callable[[], datetime] = _utcnow) -> None:
+        self.media_files = media_files
+        self.clock = clock
+        super().__init__(env)
+
+    def _standing(self, user_id: UUID) -> TutorStanding | None:
+        # Not a loader of its own: the standing's id is derived from the user's.
+        return self.find(TutorStanding, TutorStanding.create_id(user_id))
+
+    # -- taxonomy --------------------------------------------------------------------------------
 
     def ensure_taxonomy(self) -> None:
-        try:
-            self.repository.get(Taxonomy.create_id())
-        except AggregateNotFoundError:
-            self.save(Taxonomy.seeded())
+        if self.find(Taxonomy, Taxonomy.create_id()) is None:
+            # Another replica starting at the same time may have seeded it first.
+            with contextlib.suppress(RecordConflictError):
+                self.save(Taxonomy.seeded())
 
-    def taxonomy(self) -> Taxonomy:
-        tax: Any = self.repository.get(Taxonomy.create_id())
-        return tax  # type: ignore[no-any-return]
+    def _taxonomy(self) -> Taxonomy:
+        return self.load(Taxonomy, Taxonomy.create_id(), "taxonomy")
+
+    def taxonomy(self) -> TaxonomyView:
+        return TaxonomyView(self._taxonomy().tree(), list(LEVELS), list(SESSION_MINUTES), list(TEACHING_STYLES),
+                            list(COMMUNICATION))
 
     @retry_on_conflict()
-    def add_subject(self, area: str, name: str, topics: list[str]) -> str:
-        tax = self.taxonomy()
-        subject_id = tax.add_subject(area, name, topics)
-        self.save(tax)
+    def add_subject(self, new: NewSubject) -> str:
+        taxonomy = self._taxonomy()
+        subject_id = taxonomy.add_subject(new)
+        self.save(taxonomy)
         return subject_id
 
     @retry_on_conflict()
     def retire_subject(self, subject_id: str) -> None:
-        tax = self.taxonomy()
-        tax.retire_subject(subject_id)
-        self.save(tax)
+        taxonomy = self._taxonomy()
+        taxonomy.retire_subject(subject_id)
+        self.save(taxonomy)
 
-    # -- listings --------------------------------------------------------------------
+    # -- listings ------------------------------------------------------------------------------
 
-    def _listing(self, listing_id: UUID) -> Listing:
-        try:
-            found: Any = self.repository.get(listing_id)
-        except AggregateNotFoundError:
-            raise NotFound("no such listing") from None
-        if not isinstance(found, Listing):
-            raise NotFound("no such listing")
-        return found
-
-    def _owned(self, listing_id: UUID, actor: UUID, staff: bool = False) -> Listing:
-        listing = self._listing(listing_id)
-        if listing.tutor_id != actor and not staff:
-            raise NotOwner("this listing belongs to another tutor")
+    def _owned(self, listing_id: UUID, caller: Caller) -> Listing:
+        listing = self.load(Listing, listing_id, "listing")
+        listing.check_owner(caller)
         return listing
 
-    def _standing(self, tutor_id: UUID) -> TutorStanding | None:
-        try:
-            found: Any = self.repository.get(TutorStanding.create_id(tutor_id))
-        except AggregateNotFoundError:
-            return None
-        return found  # type: ignore[no-any-return]
-
     @retry_on_conflict()
-    def create_listing(self, tutor_id: UUID, raw: dict[str, Any]) -> UUID:
-        snapshot = build_snapshot(raw, tutor_id, self.taxonomy())
-        listing = Listing(tutor_id=tutor_id, snapshot=snapshot)
+    def create_listing(self, tutor_id: UUID, details: ListingDetails) -> UUID:
+        listing = Listing.draft(tutor_id, details, self._taxonomy())
+        # The standing remembers the listing, so a departure can withdraw it.
         standing = self._standing(tutor_id) or TutorStanding(tutor_id=tutor_id)
         standing.add_listing(listing.id)
         self.save(listing, standing)
         return listing.id
 
     @retry_on_conflict()
-    def edit_listing(self, listing_id: UUID, actor: UUID, raw: dict[str, Any]) -> None:
-        listing = self._owned(listing_id, actor)
-        merged = {**listing.snapshot, **raw}
-        listing.edit(build_snapshot(merged, listing.tutor_id, self.taxonomy()))
+    def edit_listing(self, listing_id: UUID, actor: UUID, changes: ListingChanges) -> None:
+        listing = self._owned(listing_id, Caller(actor))
+        listing.edit(changes, self._taxonomy())
         self.save(listing)
 
     @retry_on_conflict()
     def publish_listing(self, listing_id: UUID, actor: UUID) -> None:
-        listing = self._owned(listing_id, actor)
+        listing = self._owned(listing_id, Caller(actor))
         listing.publish(self._standing(listing.tutor_id))
         self.save(listing)
 
     @retry_on_conflict()
     def pause_listing(self, listing_id: UUID, actor: UUID) -> None:
-        listing = self._owned(listing_id, actor)
+        listing = self._owned(listing_id, Caller(actor))
         listing.pause()
         self.save(listing)
 
     @retry_on_conflict()
-    def withdraw_listing(self, listing_id: UUID, actor: UUID, staff: bool) -> None:
-        listing = self._owned(listing_id, actor, staff=staff)
-        listing.withdraw("by_tutor" if listing.tutor_id == actor else "by_staff")
+    def withdraw_listing(self, listing_id: UUID, caller: Caller) -> None:
+        listing = self._owned(listing_id, caller)
+        reason: WithdrawReason = "by_tutor" if listing.tutor_id == caller.user_id else "by_staff"
+        listing.withdraw(reason)
         self.save(listing)
 
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.media_files.max_bytes
+
+    def add_media(self, listing_id: UUID, actor: UUID, upload: Upload) -> MediaFile:
+        """Refused before anything is stored; the file is stored once, then recorded (decided
+        again on fresh state if the listing changed meanwhile)."""
+        self._owned(listing_id, Caller(actor)).check_takes_media()
+        media = self.media_files.put(listing_id, upload)
+        self._record_media(listing_id, actor, media)
+        return media
+
     @retry_on_conflict()
-    def add_media(self, listing_id: UUID, actor: UUID, media: dict[str, Any]) -> None:
-        listing = self._owned(listing_id, actor)
+    def _record_media(self, listing_id: UUID, actor: UUID, media: MediaFile) -> None:
+        listing = self._owned(listing_id, Caller(actor))
         listing.add_media(media)
         self.save(listing)
 
-    @retry_on_conflict()
-    def add_promotion(self, listing_id: UUID, actor: UUID, code: str, percent_off: int | None,
-                      credits_off: int | None, max_redemptions: int | None, expires_at: datetime) -> UUID:
-        listing = self._owned(listing_id, actor)
-        code = check_promotion(code, percent_off, credits_off, max_redemptions, expires_at, datetime.now(UTC))
-        promotion_id = uuid4()
-        listing.add_promotion(promotion_id, code, percent_off, credits_off, max_redemptions, expires_at)
-        self.save(listing)
-        return promotion_id
+    def open_media(self, listing_id: UUID, media_id: UUID) -> MediaDownload:
+        """A sample file, to anyone, while its listing is shown to anyone."""
+        listing = self.find(Listing, listing_id)
+        media = listing.media_file(media_id) if listing else None
+        if listing is None or media is None or not listing.shown_to(Caller(), self._standing(listing.tutor_id)):
+            raise NotFound("no such media")
+        try:
+            return MediaDownload(media, self.media_files.open(listing_id, media.sha256))
+        except BlobNotFound:
+            log.error("media %s of listing %s is listed but not in the store", media_id, listing_id)
+            raise NotFound("no such media") from None
 
     @retry_on_conflict()
-    def end_promotion(self, listing_id: UUID, actor: UUID, promotion_id: UUID) -> None:
-        listing = self._owned(listing_id, actor)
+    def add_promotion(self, listing_id: UUID, actor: UUID, offer: PromotionOffer) -> PromotionView:
+        listing = self._owned(listing_id, Caller(actor))
+        promotion_id = uuid4()
+        listing.add_promotion(promotion_id, offer, self.clock())
+        self.save(listing)
+        return next(p for p in self._promotions(listing) if p.promotion_id == str(promotion_id))
+
+    @retry_on_conflict()
+    def end_promotion(self, listing_id: UUID, actor: UUID, promotion_id: UUID) -> list[PromotionView]:
+        listing = self._owned(listing_id, Caller(actor))
         listing.end_promotion(promotion_id)
         self.save(listing)
+        return self._promotions(listing)
 
-    def promotions_of(self, listing_id: UUID, actor: UUID, staff: bool) -> list[dict[str, Any]]:
-        return list(self._owned(listing_id, actor, staff=staff).promotions)
+    def promotions_of(self, listing_id: UUID, caller: Caller) -> list[PromotionView]:
+        return self._promotions(self._owned(listing_id, caller))
 
-    def get_listing(self, listing_id: UUID) -> ListingView:
-        listing = self._listing(listing_id)
-        return ListingView(listing.id, listing.tutor_id, listing.status, listing.snapshot, listing.created_on,
-                           listing.modified_on)
+    @staticmethod
+    def _promotions(listing: Listing) -> list[PromotionView]:
+        return [PromotionView(**p) for p in listing.promotions]
 
-    def listings_of(self, tutor_id: UUID) -> list[ListingView]:
+    def listing_for(self, listing_id: UUID, caller: Caller) -> ListingView:
+        """As if absent when not shown to the caller (a draft, or its tutor suspended)."""
+        listing = self.find(Listing, listing_id)
+        if listing is None or not listing.shown_to(caller, self._standing(listing.tutor_id)):
+            raise NotFound("no such listing")
+        return _listing_view(listing)
+
+    def listings_of(self, tutor_id: UUID, caller: Caller) -> list[ListingView]:
         standing = self._standing(tutor_id)
-        return [self.get_listing(i) for i in (standing.listing_ids if standing else [])]
+        listings = [self.load(Listing, i, "listing") for i in (standing.listing_ids if standing else [])]
+        return [_listing_view(x) for x in listings if x.shown_to(caller, standing)]
 
-    def standing_of(self, tutor_id: UUID) -> dict[str, Any]:
+    def standing_of(self, tutor_id: UUID, caller: Caller) -> StandingView:
+        if caller.user_id != tutor_id and not caller.staff:
+            raise Forbidden("this belongs to another user")
         s = self._standing(tutor_id)
         if s is None:
-            return {"approved": False, "suspended": False, "erased": False, "may_publish": False}
-        return {"approved": s.approved, "suspended": s.suspended, "erased": s.erased, "may_publish": s.may_publish}
+            return StandingView(tutor_id, approved=False, suspended=False, erased=False, may_publish=False)
+        return StandingView(tutor_id, s.approved, s.suspended, s.erased, s.may_publish)
 
-    # -- courses ---------------------------------------------------------------------------
+    # -- courses ---------------------------------------------------------------------------------
 
-    def _course(self, course_id: UUID) -> Course:
-        try:
-            found: Any = self.repository.get(course_id)
-        except AggregateNotFoundError:
-            raise NotFound("no such course") from None
-        if not isinstance(found, Course):
-            raise NotFound("no such course")
-        return found
-
-    def create_course(self, creator_id: UUID, raw: dict[str, Any]) -> UUID:
-        tax = self.taxonomy()
-        subject = tax.subject(str(raw.get("subject_id", "")))
-        modules = build_syllabus(list(raw.get("modules") or []))
-        levels = [str(x).strip() for x in raw.get("levels") or [] if str(x).strip()]
-        price = raw.get("price_credits", 0)
-        if not isinstance(price, int) or price < 0:
-            raise ValidationError("price_credits", "must be a whole number, 0 or more")
-        course = Course(
-            creator_id=creator_id,
-            title=text_field("title", raw.get("title"), 3, 200),
-            description=text_field("description", raw.get("description"), 0, 5000),
-            subject_id=subject["subject_id"], level=check_level(str(raw.get("level", "")), "level"),
-            modules=modules, completion=check_completion(dict(raw.get("completion") or {}), len(modules)),
-            levels=levels, price_credits=price,
-            level_thresholds=level_thresholds(levels, raw.get("level_up_after"), len(modules)) if levels else [],
-        )
+    @retry_on_conflict()
+    def create_course(self, creator_id: UUID, draft: CourseDraft) -> UUID:
+        course = Course.draft(creator_id, draft, self._taxonomy())
         self.save(course)
         return course.id
 
     @retry_on_conflict()
     def publish_course(self, course_id: UUID, actor: UUID) -> None:
-        course = self._own_course(course_id, actor)
+        course = self.load(Course, course_id, "course")
+        course.check_owner(Caller(actor))
         course.publish()
         self.save(course)
 
     @retry_on_conflict()
-    def retire_course(self, course_id: UUID, actor: UUID, reason_code: str, staff: bool) -> None:
-        course = self._own_course(course_id, actor, staff)
-        course.retire(reason_code)
+    def retire_course(self, course_id: UUID, caller: Caller, reason: RetireReason) -> None:
+        course = self.load(Course, course_id, "course")
+        course.check_owner(caller)
+        course.retire(reason)
         self.save(course)
 
     @retry_on_conflict()
     def enrol(self, course_id: UUID, student_id: UUID, funded_by: UUID | None) -> UUID:
-        course = self._course(course_id)
+        course = self.load(Course, course_id, "course")
         enrolment_id = uuid4()
-        course.enrol(enrolment_id, student_id, funded_by)
+        course.enrol(enrolment_id, student_id, funded_by, self._standing(course.creator_id))
         self.save(course)
         return enrolment_id
 
-    # -- progress ------------------------------------------------------------------------
+    def course_view(self, course_id: UUID, caller: Caller) -> CourseView:
+        """Its creator and staff see it in any state, with answer keys; others a published
+        course without them, and not while its creator is suspended."""
+        course = self.find(Course, course_id)
+        if course is None or not course.shown_to(caller, self._standing(course.creator_id)):
+            raise NotFound("no such course")
+        return CourseView(course.id, course.creator_id, course.status, course.public(), len(course.enrolled),
+                          course.syllabus_for(caller))
 
-    def _enrolment(self, course: Course, student_id: UUID) -> Enrolment:
-        found = course.enrolment_of.get(str(student_id))
-        if found is None:
-            raise NotFound("not enrolled in this course")
-        try:
-            enrolment: Any = self.repository.get(found["enrolment_id"])
-            return enrolment  # type: ignore[no-any-return]
-        except AggregateNotFoundError:
-            return Enrolment(id=found["enrolment_id"], course_id=course.id, student_id=student_id,
-                             funded_by=found["funded_by"], quiz_sizes=[len(m["quiz"]) for m in course.modules],
-                             modules_required=course.completion["modules_required"],
-                             min_quiz_score_pct=course.completion["min_quiz_score_pct"], levels=course.levels,
-                             level_thresholds=course.level_thresholds)
+    # -- progress ----------------------------------------------------------------------------
+
+    def _progress(self, course: Course, student_id: UUID) -> Enrolment:
+        return self.find(Enrolment, course.enrolment_id(student_id)) or course.begin_progress(student_id)
 
     @retry_on_conflict()
-    def attempt_quiz(self, course_id: UUID, student_id: UUID, module: int, answers: list[int]) -> dict[str, Any]:
-        course = self._course(course_id)
-        enrolment = self._enrolment(course, student_id)
-        if not 0 <= module < len(course.modules):
-            raise ValidationError("module", f"must be 0 to {len(course.modules) - 1}")
-        result = enrolment.attempt(module, answers, course.answer_key(module))
+    def attempt_quiz(self, course_id: UUID, student_id: UUID, module: int, answers: tuple[int, ...]) -> AttemptView:
+        course = self.load(Course, course_id, "course")
+        enrolment = self._progress(course, student_id)
+        marked = enrolment.attempt(module, answers, course.answer_keys())
         self.save(enrolment)
-        return {**result, "progress": enrolment.view()}
+        return AttemptView(marked, enrolment.progress())
 
     @retry_on_conflict()
-    def complete_reading(self, course_id: UUID, student_id: UUID, module: int) -> dict[str, Any]:
-        course = self._course(course_id)
-        enrolment = self._enrolment(course, student_id)
+    def complete_reading(self, course_id: UUID, student_id: UUID, module: int) -> Progress:
+        course = self.load(Course, course_id, "course")
+        enrolment = self._progress(course, student_id)
         enrolment.complete_reading(module)
         self.save(enrolment)
-        return enrolment.view()
+        return enrolment.progress()
 
-    def progress(self, course_id: UUID, student_id: UUID, actor: UUID, staff: bool) -> dict[str, Any]:
-        """The learner's own progress; the course's creator and staff may read any learner's,
-        and a funder the progress of a learner whose enrolment they pay for."""
-        course = self._course(course_id)
-        enrolled = course.enrolment_of.get(str(student_id))
-        funder = enrolled["funded_by"] if enrolled else None
-        if actor not in (student_id, course.creator_id, funder) and not staff:
-            raise NotOwner("only the learner, the course's creator, the learner's funder and staff see progress")
-        return self._enrolment(course, student_id).view()
+    def progress(self, course_id: UUID, student_id: UUID, caller: Caller) -> Progress:
+        course = self.load(Course, course_id, "course")
+        course.check_progress_reader(caller, student_id)
+        return self._progress(course, student_id).progress()
 
-    def _own_course(self, course_id: UUID, actor: UUID, staff: bool = False) -> Course:
-        course = self._course(course_id)
-        if course.creator_id != actor and not staff:
-            raise NotOwner("this course belongs to another creator")
-        return course
+    # -- reactions to identity -------------------------------------------------------------
 
-    def course_view(self, course_id: UUID, actor: UUID, staff: bool) -> dict[str, Any]:
-        """The creator and staff see the syllabus with answer keys; everyone else, published
-        courses without them."""
-        course = self._course(course_id)
-        privileged = staff or course.creator_id == actor
-        if course.status != "published" and not privileged:
-            raise NotFound("no such course")
-        doc: dict[str, Any] = {"course_id": course.id, "creator_id": course.creator_id, "status": course.status,
-                               **course.public(), "enrolments": len(course.enrolled)}
-        if privileged:
-            doc["syllabus"] = course.modules
-        else:
-            doc["syllabus"] = [{**m, "quiz": [{k: v for k, v in q.items() if k != "answer"} for q in m["quiz"]]}
-                               for m in course.modules]
-        return doc
+    def react_to_identity(self, event: IntegrationEvent, delivery: Delivery) -> list[Aggregate]:
+        """What an identity event changes here; the kit saves it with its tracking row (and
+        decides again on fresh state when an HTTP command saved the standing meanwhile).
 
-    # -- reactions to identity -----------------------------------------------------------
-
-    def react_to_identity(self, event: IntegrationEvent, delivery: Delivery) -> list[Any]:
-        """Decide what an identity event changes here; the kit saves it with its tracking."""
+        Suspension is recorded for any user, not only tutors: a suspended creator's courses
+        are withheld like a tutor's listings."""
         user_id = getattr(event, "user_id", None)
         if user_id is None:
             return []
         standing = self._standing(user_id) or TutorStanding(tutor_id=user_id)
-        approved, suspended, erased = standing.approved, standing.suspended, standing.erased
-        withdraw_reason = None
+        withdraw: WithdrawReason | None = None
         if isinstance(event, idc.TutorApproved) or (isinstance(event, idc.RoleGranted) and event.role == "tutor"):
-            approved = True
+            changed = standing.update(approved=True)
         elif isinstance(event, idc.RoleRevoked) and event.role == "tutor":
-            approved, withdraw_reason = False, "tutor_role_revoked"
+            changed, withdraw = standing.update(approved=False), "tutor_role_revoked"
         elif isinstance(event, idc.UserSuspended):
-            suspended = True
+            changed = standing.update(suspended=True)
         elif isinstance(event, idc.UserReinstated):
-            suspended = False
+            changed = standing.update(suspended=False)
         elif isinstance(event, idc.UserErased):
-            erased, withdraw_reason = True, "tutor_erased"
+            changed, withdraw = standing.update(erased=True), "tutor_erased"
         else:
             return []
-        changed: list[Any] = []
-        if (approved, suspended, erased) != (standing.approved, standing.suspended, standing.erased):
-            standing.change(approved, suspended, erased)
-            changed.append(standing)
-        if withdraw_reason:
+        aggregates: list[Aggregate] = [standing] if changed else []
+        if withdraw:
             for listing_id in standing.listing_ids:
-                listing = self._listing(listing_id)
+                listing = self.load(Listing, listing_id, "listing")
                 if listing.status != "withdrawn":
-                    listing.withdraw(withdraw_reason)
-                    changed.append(listing)
-        return changed
+                    listing.withdraw(withdraw)
+                    aggregates.append(listing)
+        return aggregates

@@ -1,9 +1,15 @@
-"""Identity's use cases. Each takes and returns primitives and ids: it loads aggregates,
-asks them to change, and saves together (one transaction) what must change together.
+"""Identity's use cases, the one application layer: accounts, sign-in and sessions, roles,
+profiles, tutor vetting, suspension, erasure.
 
-Personal data is sealed by the injected vault before it reaches an aggregate, and email
-look-up goes through the injected keyed hash (``lookup_key``), so the event store holds
-neither an address nor a name in the clear."""
+Each command loads aggregates (``self.load`` / ``self.find``), lets them decide, and saves
+together (one transaction) what must change together. A command that may simply be decided
+again on fresh state is ``@retry_on_conflict()``: when another writer saved the same
+aggregate first, the store refuses the save and the command runs again. Inputs are ids and
+command values (``domain.commands``); outputs are ids and the views below.
+
+Personal data is sealed by the vault before it reaches an aggregate, and an email is found
+through its keyed hash (``lookup_key``), so the event store holds neither an address nor a
+name in the clear. The outside world comes in through the constructor (``domain.ports``)."""
 
 from __future__ import annotations
 
@@ -14,42 +20,36 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import RecordConflictError
 
+from alphapeer_contracts.vocabulary import PUBLIC_ROLES, ROLES, STAFF_ROLES
 from identity.domain import rules
+from identity.domain.admin_roster import AdminRoster
+from identity.domain.commands import PrivateProfileChange, PublicProfileChange, Registration, TutorApplicationForm
+from identity.domain.email_index import EmailIndex
+from identity.domain.email_verification import EmailVerification
 from identity.domain.errors import (
-    ConcurrentUpdate,
+    AccountSuspended,
     Conflict,
     EmailTaken,
+    Invalid,
     InvalidCredentials,
-    NotFound,
-    ValidationError,
+    InvalidToken,
 )
-from identity.domain.model import (
-    SESSION_TTL,
-    AdminRoster,
-    EmailIndex,
-    EmailVerification,
-    RefreshSession,
-    RefreshTokenIndex,
-    TutorApplication,
-    User,
-)
-from identity.domain.ports import Vault
+from identity.domain.ports import BackgroundCheckProvider, Document, DocumentStore, Mailer, TokenIssuer, Vault
+from identity.domain.refresh_session import SESSION_TTL, RefreshSession, RefreshTokenIndex
+from identity.domain.tutor_application import TutorApplication
+from identity.domain.user import User
 from servicekit.eventstore import ServiceApplication, retry_on_conflict
 
-#: Identity's save turns a version conflict into ConcurrentUpdate; commands that may simply
-#: be decided again on fresh state retry on it.
-decided_again = retry_on_conflict(conflicts=(ConcurrentUpdate,))
-
-A = TypeVar("A", bound=Aggregate)
+if TYPE_CHECKING:
+    from servicekit.auth import Principal
 
 WRONG_CREDENTIALS = "email or password is wrong"
 
@@ -67,6 +67,8 @@ def new_token() -> str:
     """32 random bytes, URL-safe."""
     return secrets.token_urlsafe(32)
 
+
+# -- views --------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class UserView:
@@ -92,6 +94,20 @@ class UserView:
     created_at: datetime
     open_application_id: UUID | None
     tutor_application_ids: list[UUID]
+
+
+@dataclass(frozen=True)
+class PublicProfile:
+    """What any signed-in user may see."""
+
+    user_id: UUID
+    display_name: str
+    headline: str | None
+    avatar_url: str | None
+    languages: list[str]
+    time_zone: str
+    roles: list[str]
+    erased: bool
 
 
 @dataclass(frozen=True)
@@ -125,14 +141,30 @@ class ApplicationView:
     decided_at: datetime | None
 
 
+@dataclass(frozen=True)
+class TokenPair:
+    """What signing in or refreshing gives: an access token and the session's next refresh token."""
+
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    user_id: UUID
+
+
+@dataclass(frozen=True)
+class BackgroundCheckStarted:
+    user_id: UUID
+    status: str
+    provider: str
+
+
 class IdentityApplication(ServiceApplication):
     """Accounts, sign-in, sessions, roles, profiles, tutor vetting, suspension, erasure.
 
-    ``vault`` seals personal data per user; ``lookup_key`` is the keyed hash (HMAC) of a
-    normalised email; ``clock`` gives the time for expiry rules; ``hasher`` hashes
-    passwords (argon2id). Keyword-only and passing ``env`` on, so it composes
-    cooperatively with another ``Application`` subclass (``class X(IdentityApplication,
-    SomeBase)``)."""
+    Ports: ``vault`` seals personal data per user; ``lookup_key`` is the keyed hash (HMAC)
+    of a normalised email; ``tokens`` signs access tokens; ``mailer`` sends verification
+    tokens; ``documents`` keeps uploaded files; ``background`` starts background checks;
+    ``clock`` gives the time for expiry rules; ``hasher`` hashes passwords (argon2id)."""
 
     name = "identity"
 
@@ -142,114 +174,124 @@ class IdentityApplication(ServiceApplication):
         *,
         vault: Vault,
         lookup_key: Callable[[str], str],
+        tokens: TokenIssuer,
+        mailer: Mailer,
+        documents: DocumentStore,
+        background: BackgroundCheckProvider,
         clock: Callable[[], datetime] = utc_now,
         hasher: PasswordHasher | None = None,
     ) -> None:
         super().__init__(env)
         self.vault = vault
         self.lookup_key = lookup_key
+        self.tokens = tokens
+        self.mailer = mailer
+        self.documents = documents
+        self.background = background
         self.clock = clock
         self.hasher = hasher or PasswordHasher()
         # Checked against when the email is unknown, so that costs as much as a wrong password.
         self._dummy_hash = self.hasher.hash(new_token())
 
-    # -- loading and saving ------------------------------------------------------------
-
-    def _find(self, cls: type[A], aggregate_id: UUID) -> A | None:
-        try:
-            aggregate: Any = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
-        return aggregate if isinstance(aggregate, cls) else None
-
-    def _load(self, cls: type[A], aggregate_id: UUID, what: str) -> A:
-        aggregate = self._find(cls, aggregate_id)
-        if aggregate is None:
-            raise NotFound(f"no such {what}")
-        return aggregate
+    # -- helpers -----------------------------------------------------------------------
 
     def _user(self, user_id: UUID) -> User:
-        return self._load(User, user_id, "user")
+        return self.load(User, user_id, "user")
 
     def _application(self, application_id: UUID) -> TutorApplication:
-        return self._load(TutorApplication, application_id, "tutor application")
+        return self.load(TutorApplication, application_id, "tutor application")
 
     def _email_index(self, normalised_email: str) -> EmailIndex | None:
-        return self._find(EmailIndex, EmailIndex.create_id(self.lookup_key(normalised_email)))
+        return self.find(EmailIndex, EmailIndex.create_id(self.lookup_key(normalised_email)))
 
     def _roster(self) -> AdminRoster:
-        return self._find(AdminRoster, AdminRoster.create_id()) or AdminRoster()
-
-    def _save(self, *aggregates: Aggregate) -> None:
-        try:
-            self.save(*aggregates)
-        except IntegrityError:
-            raise ConcurrentUpdate() from None
+        return self.find(AdminRoster, AdminRoster.create_id()) or AdminRoster()
 
     def _open(self, subject_id: UUID, sealed: str | None) -> str | None:
         return self.vault.open(subject_id, sealed) if sealed else None
 
     # -- registration and verification -------------------------------------------------
 
-    def register(self, email: str, password: str, display_name: str, referral: dict[str, Any] | None = None,
-                 time_zone: str = "UTC", languages: list[str] | None = None) -> UUID:
-        """A new account with the role "student". Raises ``EmailTaken`` for an address in
-        use and ``ValidationError`` naming the field for anything malformed."""
-        email = rules.email(email)
-        rules.password(password)
-        name = rules.display_name(display_name)
-        zone = rules.time_zone(time_zone)
-        langs = rules.languages(languages)
-        origin = rules.referral(referral)
+    def register(self, registration: Registration) -> UUID:
+        """A new account with the role "student", and a verification token mailed to it.
+        Raises ``EmailTaken`` for an address in use and ``Invalid`` naming the field for
+        anything malformed."""
+        user_id = self._open_account(registration)
+        self.send_verification(user_id)
+        return user_id
+
+    @retry_on_conflict()
+    def _open_account(self, registration: Registration) -> UUID:
+        # Two registrations of one address collide on the index's derived id: the loser's
+        # retry finds the address claimed and raises EmailTaken.
+        user, index = self._new_account(registration)
+        self._save_new_account(user, index)
+        return user.id
+
+    def _new_account(self, r: Registration) -> tuple[User, EmailIndex]:
+        """A new user and the address claimed for it, not saved yet."""
+        email = rules.email(r.email)
+        rules.password(r.password)
+        name = rules.display_name(r.display_name)
+        zone = rules.time_zone(r.time_zone)
+        langs = rules.languages(r.languages)
+        origin = rules.referral(dict(r.referral) if r.referral else None)
         referrer = origin["referrer_user_id"] if origin else None
-        if referrer and self._find(User, UUID(referrer)) is None:
-            raise ValidationError("referral.referrer_user_id", "is not a user")
+        if referrer and self.find(User, UUID(referrer)) is None:
+            raise Invalid("referral.referrer_user_id", "is not a user")
 
         key = self.lookup_key(email)
-        index = self._find(EmailIndex, EmailIndex.create_id(key))
-        changed: list[Aggregate] = []
+        index = self.find(EmailIndex, EmailIndex.create_id(key))
         if index is not None and index.user_id is not None:
-            holder = self._find(User, index.user_id)
+            holder = self.find(User, index.user_id)
             if holder is None or not holder.erased:
                 raise EmailTaken()
             index.release(index.user_id)  # its holder was erased without releasing it
 
         user_id = uuid4()
         user = User(id=user_id, email_sealed=self.vault.seal(user_id, email),
-                    password_hash=self.hasher.hash(password), display_name=name, time_zone=zone,
+                    password_hash=self.hasher.hash(r.password), display_name=name, time_zone=zone,
                     languages=langs, referral=origin, roles=["student"])
         if index is None:
             index = EmailIndex.claim(key, user_id)
         else:
             index.reclaim(user_id)
-        changed += [user, index]
+        return user, index
+
+    def _save_new_account(self, user: User, *others: Aggregate) -> None:
         try:
-            self.save(*changed)
-        except IntegrityError:  # a concurrent registration of the same address won
-            self.vault.forget(user_id)
-            raise EmailTaken() from None
-        return user_id
+            self.save(user, *others)
+        except RecordConflictError:
+            # The account was never stored: drop the key its email was sealed under.
+            self.vault.forget(user.id)
+            raise
+
+    def send_verification(self, user_id: UUID) -> None:
+        """Mails the user a new verification token."""
+        token = self.issue_email_verification(user_id)
+        user = self._user(user_id)
+        self.mailer.send_verification(self._open(user.id, user.email_sealed) or "", user.display_name, token)
 
     def issue_email_verification(self, user_id: UUID) -> str:
-        """A one-time token (valid 48 h) to mail to the user; only its hash is stored."""
+        """A one-time token (valid 48 h); only its hash is stored."""
         user = self._user(user_id)
         user.check_not_erased()
         if user.email_verified:
-            raise Conflict("the email address is already verified", field="email")
+            raise Conflict("the email address is already verified")
         token = new_token()
-        self._save(EmailVerification.issue(token_hash(token), user.id, self.clock()))
+        self.save(EmailVerification.issue(token_hash(token), user.id, self.clock()))
         return token
 
-    @decided_again
+    @retry_on_conflict()
     def verify_email(self, token: str) -> UUID:
         """Marks the token's user verified; the token cannot be used again."""
-        verification = self._find(EmailVerification, EmailVerification.create_id(token_hash(token or "")))
+        verification = self.find(EmailVerification, EmailVerification.create_id(token_hash(token or "")))
         if verification is None:
-            raise ValidationError("token", "is not a valid verification token")
+            raise Invalid("token", "is not a valid verification token")
         verification.use(self.clock())
         user = self._user(verification.user_id)
         user.verify_email()
-        self._save(verification, user)
+        self.save(verification, user)
         return user.id
 
     # -- credentials -------------------------------------------------------------------
@@ -261,10 +303,10 @@ class IdentityApplication(ServiceApplication):
         changed."""
         try:
             normalised: str | None = rules.email(email)
-        except ValidationError:
+        except Invalid:
             normalised = None
         index = self._email_index(normalised) if normalised else None
-        user = self._find(User, index.user_id) if index is not None and index.user_id else None
+        user = self.find(User, index.user_id) if index is not None and index.user_id else None
         if user is None or user.erased:
             self._verify_dummy(password)
             raise InvalidCredentials(WRONG_CREDENTIALS)
@@ -275,15 +317,25 @@ class IdentityApplication(ServiceApplication):
         user.check_may_sign_in()
         if self.hasher.check_needs_rehash(user.password_hash):
             user.change_password(self.hasher.hash(password), reason="rehashed")
-            with contextlib.suppress(ConcurrentUpdate):  # re-hashed next time instead
-                self._save(user)
+            with contextlib.suppress(RecordConflictError):  # re-hashed at the next sign-in instead
+                self.save(user)
         return user.id
 
     def _verify_dummy(self, password: str) -> None:
         with contextlib.suppress(VerificationError, InvalidHashError):
             self.hasher.verify(self._dummy_hash, password)
 
-    @decided_again
+    def login(self, email: str, password: str) -> TokenPair:
+        """Signs in: a new session, its first refresh token and an access token."""
+        user_id = self.authenticate(email, password)
+        session_id, refresh_token = self.start_session(user_id)
+        return self._token_pair(self._user(user_id), session_id, refresh_token)
+
+    def _token_pair(self, user: User, session_id: UUID, refresh_token: str) -> TokenPair:
+        access, ttl = self.tokens.issue_access_token(user.id, sorted(user.roles), session_id)
+        return TokenPair(access_token=access, expires_in=ttl, refresh_token=refresh_token, user_id=user.id)
+
+    @retry_on_conflict()
     def change_password(self, user_id: UUID, old: str, new: str) -> None:
         """Needs the current password; ends every session of the user."""
         user = self._user(user_id)
@@ -291,13 +343,24 @@ class IdentityApplication(ServiceApplication):
         try:
             self.hasher.verify(user.password_hash, old)
         except (VerificationError, InvalidHashError):
-            raise ValidationError("old_password", "is not your current password") from None
+            raise Invalid("old_password", "is not your current password") from None
         rules.password(new, field="new_password")
         if new == old:
-            raise ValidationError("new_password", "must differ from the current password")
+            raise Invalid("new_password", "must differ from the current password")
         user.change_password(self.hasher.hash(new), reason="changed")
         user.revoke_sessions("password changed")
-        self._save(user)
+        self.save(user)
+
+    def check_principal(self, principal: Principal) -> None:
+        """Identity's own routes refuse a suspended or erased account at once, however
+        fresh its access token (other services learn it from ``identity.events``)."""
+        user = self.find(User, principal.user_id)
+        if user is None:
+            raise InvalidToken("no such user")
+        if user.erased:
+            raise InvalidToken("this account was erased")
+        if user.suspended:
+            raise AccountSuspended("this account is suspended")
 
     # -- sessions (refresh-token families) -----------------------------------------------
 
@@ -308,49 +371,50 @@ class IdentityApplication(ServiceApplication):
         token = new_token()
         session = RefreshSession(user_id=user.id, token_hash=token_hash(token),
                                  expires_at=self.clock() + SESSION_TTL, generation=user.session_generation)
-        self._save(session, RefreshTokenIndex.issue(token_hash(token), session.id))
+        self.save(session, RefreshTokenIndex.issue(token_hash(token), session.id))
         return session.id, token
 
     def _session_by_token(self, refresh_token: str) -> RefreshSession:
-        index = self._find(RefreshTokenIndex, RefreshTokenIndex.create_id(token_hash(refresh_token or "")))
-        session = self._find(RefreshSession, index.session_id) if index is not None else None
+        index = self.find(RefreshTokenIndex, RefreshTokenIndex.create_id(token_hash(refresh_token or "")))
+        session = self.find(RefreshSession, index.session_id) if index is not None else None
         if session is None:
             raise InvalidCredentials("unknown refresh token")
         return session
 
     def session_id_for(self, refresh_token: str) -> UUID:
-        """The session a refresh token belongs to (for the ``sid`` of an access token)."""
+        """The session a refresh token belongs to."""
         return self._session_by_token(refresh_token).id
 
-    def refresh(self, refresh_token: str) -> tuple[UUID, str]:
-        """Exchanges the session's current refresh token for a new one: ``(user_id,
-        new_token)``. A token that was already exchanged means a copy is in someone
-        else's hands: the whole session ends and ``InvalidCredentials`` is raised."""
-        try:
-            return self._refresh(refresh_token)
-        except ConcurrentUpdate:
-            # The same token was exchanged at the same moment: the retry sees it reused.
-            return self._refresh(refresh_token)
+    def refresh(self, refresh_token: str) -> TokenPair:
+        """Exchanges the session's current refresh token for a new one, with a new access
+        token. A token that was already exchanged means a copy is in someone else's
+        hands: the whole session ends and ``InvalidCredentials`` is raised."""
+        user, session_id, token = self._rotate(refresh_token)
+        return self._token_pair(user, session_id, token)
 
-    def _refresh(self, refresh_token: str) -> tuple[UUID, str]:
+    @retry_on_conflict()
+    def _rotate(self, refresh_token: str) -> tuple[User, UUID, str]:
+        # Two exchanges of one token at the same moment: the loser's save conflicts, and
+        # its retry finds the token already rotated, which is reuse.
         presented = token_hash(refresh_token or "")
         session = self._session_by_token(refresh_token)
         if not session.is_current(presented):
             session.revoke("refresh token reused")
-            self._save(session)
+            self.save(session)
             raise InvalidCredentials("this refresh token was already used; the session has ended")
         user = self._user(session.user_id)
         if user.erased or user.suspended:
             session.revoke("suspended" if user.suspended else "erased")
-            self._save(session)
+            self.save(session)
         user.check_may_sign_in()
         now = self.clock()
         session.check_usable(now, user.session_generation)
         token = new_token()
         session.rotate(token_hash(token), now)
-        self._save(session, RefreshTokenIndex.issue(token_hash(token), session.id))
-        return user.id, token
+        self.save(session, RefreshTokenIndex.issue(token_hash(token), session.id))
+        return user, session.id, token
 
+    @retry_on_conflict()
     def revoke_session(self, refresh_token: str) -> None:
         """Signs out: the token's whole session ends. Unknown tokens are ignored."""
         try:
@@ -358,13 +422,14 @@ class IdentityApplication(ServiceApplication):
         except InvalidCredentials:
             return
         session.revoke("signed out")
-        self._save(session)
+        self.save(session)
 
+    @retry_on_conflict()
     def revoke_all_sessions(self, user_id: UUID) -> None:
         """Ends every session the user has now (their refresh tokens stop working)."""
         user = self._user(user_id)
         user.revoke_sessions("revoked")
-        self._save(user)
+        self.save(user)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -393,19 +458,14 @@ class IdentityApplication(ServiceApplication):
             tutor_application_ids=list(user.application_ids),
         )
 
-    def get_public_profile(self, user_id: UUID) -> dict[str, Any]:
-        """What any signed-in user may see."""
+    def get_public_profile(self, user_id: UUID) -> PublicProfile:
         user = self._user(user_id)
-        return {
-            "user_id": user.id,
-            "display_name": user.display_name,
-            "headline": user.headline,
-            "avatar_url": user.avatar_url,
-            "languages": list(user.languages),
-            "time_zone": user.time_zone,
-            "roles": [r for r in sorted(user.roles) if r in rules.PUBLIC_ROLES] if not user.erased else [],
-            "erased": user.erased,
-        }
+        return PublicProfile(
+            user_id=user.id, display_name=user.display_name, headline=user.headline, avatar_url=user.avatar_url,
+            languages=list(user.languages), time_zone=user.time_zone,
+            roles=[r for r in sorted(user.roles) if r in PUBLIC_ROLES] if not user.erased else [],
+            erased=user.erased,
+        )
 
     def get_suspension(self, user_id: UUID) -> SuspensionView:
         user = self._user(user_id)
@@ -419,62 +479,63 @@ class IdentityApplication(ServiceApplication):
 
     # -- profiles and roles ------------------------------------------------------------
 
-    @decided_again
-    def update_public_profile(self, user_id: UUID, **fields: Any) -> None:
-        """Fields: display_name, headline, avatar_url, languages, time_zone. Those not
-        given keep their value; None clears headline, avatar_url and languages."""
+    @retry_on_conflict()
+    def update_public_profile(self, user_id: UUID, change: PublicProfileChange) -> None:
+        """Fields not given keep their value; no event when nothing changes."""
         user = self._user(user_id)
-        if user.update_public_profile(**fields):
-            self._save(user)
+        if user.update_public_profile(**change.given()):
+            self.save(user)
 
-    @decided_again
-    def update_private_profile(self, user_id: UUID, **fields: Any) -> None:
-        """Fields: legal_name, phone, date_of_birth (YYYY-MM-DD), notes; None or blank
-        clears one. Stored sealed."""
+    @retry_on_conflict()
+    def update_private_profile(self, user_id: UUID, change: PrivateProfileChange) -> None:
+        """Stored sealed."""
         user = self._user(user_id)
         user.check_not_erased()
-        cleaned = {field: rules.private_value(field, value) for field, value in fields.items()}
+        cleaned = {field: rules.private_value(field, value) for field, value in change.given().items()}
         sealed = {k: (self.vault.seal(user.id, v) if v is not None else None) for k, v in cleaned.items()}
         user.update_private_profile(sealed)
-        self._save(user)
+        self.save(user)
 
-    @decided_again
+    @retry_on_conflict()
     def grant_role(self, user_id: UUID, role: str, by: UUID | None) -> None:
         user = self._user(user_id)
-        user.grant_role(role, by)
+        user.grant_role(rules.choice("role", role, ROLES), by)
         changed: list[Aggregate] = [user]
         if role == "admin":
             roster = self._roster()
             roster.add(user.id)
             changed.append(roster)
-        self._save(*changed)
+        self.save(*changed)
 
-    @decided_again
+    @retry_on_conflict()
     def revoke_role(self, user_id: UUID, role: str, by: UUID | None) -> None:
         """Refuses to take the admin role from the last admin (``LastAdmin``)."""
         user = self._user(user_id)
-        user.revoke_role(role, by)
+        user.revoke_role(rules.choice("role", role, ROLES), by)
         changed: list[Aggregate] = [user]
         if role == "admin":
             roster = self._roster()
             roster.remove(user.id)
             changed.append(roster)
-        self._save(*changed)
+        self.save(*changed)
 
     # -- tutor vetting -----------------------------------------------------------------
 
-    @decided_again
-    def submit_tutor_application(self, user_id: UUID, subjects: list[str], levels: list[str],
-                                 qualifications: str, statement: str, documents: list[dict[str, Any]]) -> UUID:
-        """One open application per user. ``documents`` are metadata of files stored
-        elsewhere: document_id, filename, content_type, size, sha256."""
+    def upload_document(self, owner_id: UUID, filename: str, declared_type: str | None, data: bytes) -> Document:
+        """A certificate or transcript (PDF, PNG, JPEG, recognised by its bytes) for a later
+        application; refused with the kit's ``UploadRejected`` (413/415/422, naming the field)."""
+        return self.documents.put(owner_id, filename, declared_type, data)
+
+    @retry_on_conflict()
+    def submit_tutor_application(self, user_id: UUID, form: TutorApplicationForm) -> UUID:
+        """One open application per user; documents are the applicant's own uploads."""
         user = self._user(user_id)
         user.check_not_erased()
-        subjects = rules.item_list("subjects", subjects, rules.MAX_SUBJECTS)
-        levels = rules.item_list("levels", levels, rules.MAX_LEVELS, max_len=60)
-        qualifications = rules.long_text("qualifications", qualifications)
-        statement = rules.long_text("statement", statement)
-        docs = rules.documents(documents)
+        subjects = rules.item_list("subjects", form.subjects, rules.MAX_SUBJECTS)
+        levels = rules.item_list("levels", form.levels, rules.MAX_LEVELS, max_len=60)
+        qualifications = rules.long_text("qualifications", form.qualifications)
+        statement = rules.long_text("statement", form.statement)
+        docs = rules.documents([self._own_document(user.id, i, d) for i, d in enumerate(form.document_ids)])
         application = TutorApplication(
             user_id=user.id, subjects=subjects, levels=levels,
             qualifications_sealed=self.vault.seal(user.id, qualifications),
@@ -483,8 +544,15 @@ class IdentityApplication(ServiceApplication):
             document_count=len(docs),
         )
         user.open_application(application.id)
-        self._save(application, user)
+        self.save(application, user)
         return application.id
+
+    def _own_document(self, owner_id: UUID, position: int, document_id: UUID) -> dict[str, Any]:
+        doc = self.documents.get(document_id)
+        if doc is None or doc.owner_id != owner_id:
+            raise Invalid(f"document_ids.{position}", "is not a document you uploaded")
+        return {"document_id": str(doc.document_id), "filename": doc.filename or "",
+                "content_type": doc.content_type, "size": doc.size, "sha256": doc.sha256}
 
     def get_tutor_application(self, application_id: UUID) -> ApplicationView:
         app = self._application(application_id)
@@ -498,7 +566,7 @@ class IdentityApplication(ServiceApplication):
             submitted_at=app.created_on, decided_at=app.decided_at,
         )
 
-    @decided_again
+    @retry_on_conflict()
     def approve_tutor_application(self, application_id: UUID, reviewer_id: UUID, note: str | None = None) -> None:
         """Approval and the applicant's tutor role are saved in one transaction. Nobody
         reviews their own application (``SelfReview``)."""
@@ -513,9 +581,9 @@ class IdentityApplication(ServiceApplication):
         user.close_application(app.id, "approved")
         if not user.has_role("tutor"):
             user.grant_role("tutor", reviewer_id)
-        self._save(app, user)
+        self.save(app, user)
 
-    @decided_again
+    @retry_on_conflict()
     def reject_tutor_application(self, application_id: UUID, reviewer_id: UUID, reason: str) -> None:
         """The reason is required and stored sealed (the applicant may read it)."""
         app = self._application(application_id)
@@ -524,40 +592,50 @@ class IdentityApplication(ServiceApplication):
         user = self._user(app.user_id)
         app.reject(reviewer_id, self.vault.seal(app.user_id, reason))
         user.close_application(app.id, "rejected")
-        self._save(app, user)
+        self.save(app, user)
 
-    @decided_again
-    def set_background_check(self, user_id: UUID, status: str, provider: str) -> None:
+    @retry_on_conflict()
+    def set_background_check(self, user_id: UUID, status: str, provider: str | None = None) -> None:
+        """Records an outcome; ``provider`` defaults to the configured one."""
         user = self._user(user_id)
-        if user.set_background_check(status, provider):
-            self._save(user)
+        if user.set_background_check(status, self.background.name if provider is None else provider):
+            self.save(user)
+
+    def start_background_check(self, user_id: UUID) -> BackgroundCheckStarted:
+        """Starts a check with the configured provider and records the status it reports."""
+        self._user(user_id)  # no check is started for nobody
+        status = self.background.start(user_id)
+        self.set_background_check(user_id, status, self.background.name)
+        return BackgroundCheckStarted(user_id, status, self.background.name)
 
     # -- safety ------------------------------------------------------------------------
 
-    @decided_again
+    @retry_on_conflict()
     def suspend(self, user_id: UUID, by: UUID, reason_code: str, note: str | None = None) -> None:
-        """Blocks sign-in and ends every session at once. The note is sealed. The last
-        admin cannot be suspended (``LastAdmin``)."""
+        """Blocks sign-in and ends every session at once. The note is sealed. Nobody
+        suspends themselves; the last admin cannot be suspended (``LastAdmin``)."""
         user = self._user(user_id)
         note = rules.long_text("note", note, rules.NOTE_MAX)
-        if user.has_role("admin") and not user.suspended:
-            self._roster().check_not_last(user.id)
         user.suspend(by, reason_code, self.vault.seal(user.id, note) if note else None)
+        if user.has_role("admin"):
+            self._roster().check_not_last(user.id)
         user.revoke_sessions("suspended")
-        self._save(user)
+        self.save(user)
 
-    @decided_again
+    @retry_on_conflict()
     def reinstate(self, user_id: UUID, by: UUID) -> None:
         """Sign-in works again; sessions ended by the suspension stay ended."""
         user = self._user(user_id)
         user.reinstate(by)
-        self._save(user)
+        self.save(user)
 
+    @retry_on_conflict()
     def erase(self, user_id: UUID, by: UUID | None) -> None:
         """Destroys the user's personal data without rewriting history: records Erased
         (ids only), releases the email for a new registration, withdraws an open tutor
-        application, ends every session, then deletes the user's vault key so every
-        sealed value ever stored for them is unreadable. Safe to repeat."""
+        application, ends every session; then deletes the user's vault key, so every
+        sealed value ever stored for them is unreadable, and their uploaded documents.
+        Safe to repeat."""
         user = self._user(user_id)
         if not user.erased:
             changed: list[Aggregate] = [user]
@@ -577,33 +655,33 @@ class IdentityApplication(ServiceApplication):
                 changed.append(application)
             user.revoke_sessions("erased")
             user.erase(by)
-            self._save(*changed)
-        self.vault.forget(user.id)  # after the save; again on a repeat, in case it failed
+            self.save(*changed)
+        # Only once the erasure is recorded (a refusal such as LastAdmin keeps everything),
+        # and again on a repeat, in case a step failed the first time.
+        self.vault.forget(user.id)
+        self.documents.erase_owner(user.id)
 
+    @retry_on_conflict()
     def ensure_admin(self, email: str, password: str, display_name: str) -> UUID:
         """The first admin from configuration: registered if missing, verified, staff and
-        admin. Safe to call at every start, by several replicas at once."""
-        email = rules.email(email)
-        for attempt in range(3):
-            try:
-                return self._ensure_admin(email, password, display_name)
-            except (EmailTaken, ConcurrentUpdate):
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _ensure_admin(self, email: str, password: str, display_name: str) -> UUID:
-        index = self._email_index(email)
-        holder = self._find(User, index.user_id) if index is not None and index.user_id else None
-        user_id = holder.id if holder is not None and not holder.erased else self.register(
-            email, password, display_name)
-        user = self._user(user_id)
+        admin, in one transaction. Safe to call at every start, by several replicas at
+        once: a replica that loses the race decides again and promotes the winner's."""
+        changed: list[Aggregate] = []
+        try:
+            user, index = self._new_account(Registration(email, password, display_name))
+            changed.append(index)
+        except EmailTaken:  # the account exists: promote it
+            held = self._email_index(rules.email(email))
+            assert held is not None and held.user_id is not None
+            user = self._user(held.user_id)
         user.verify_email()
-        for role in ("staff", "admin"):
+        for role in STAFF_ROLES:
             if not user.has_role(role):
                 user.grant_role(role, None)
         roster = self._roster()
         roster.add(user.id)
-        self._save(user, roster)
+        if changed:
+            self._save_new_account(user, roster, *changed)
+        else:
+            self.save(user, roster)
         return user.id
-

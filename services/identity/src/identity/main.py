@@ -1,80 +1,38 @@
-"""Builds identity from configuration and runs it: gateway + outbox relay in one process.
-Nothing connects at import time; ``build()`` is what tests and the entry point call."""
+"""Accounts, sign-in and tokens (JWKS), roles, public and private profiles, tutor
+applications and vetting, suspension, erasure. Publishes `identity.events`."""
 
 from __future__ import annotations
 
-import logging
-
-from fastapi import FastAPI
-
-from identity import views
+from identity.adapters import background, documents, email_lookup, mail, review_queue, signing_keys
 from identity.application import IdentityApplication
-from identity.documents import DocumentStore
-from identity.http import ROUTERS, install_error_translation
-from identity.mail import MailFolder
-from identity.services import Identity, email_lookup_key
+from identity.http import ROUTERS
 from identity.settings import IdentitySettings
-from identity.tokens import SigningKeyStore
 from identity.translate import to_contract
-from servicekit import runtime
-from servicekit.auth import TokenVerifier
-from servicekit.database import Database
-from servicekit.gateway import create_gateway
-from servicekit.projection import LocalProjection
-from servicekit.relay import OutboxRelay
+from servicekit.blobstore import LocalBlobStore
+from servicekit.service import Assembly, Service
 from servicekit.vault import PersonalDataVault
 
-log = logging.getLogger(__name__)
 
-DESCRIPTION = """Accounts, sign-in and tokens (JWKS), roles, public and private profiles, tutor
-applications and vetting, suspension, erasure. Publishes `identity.events`."""
-
-
-def build(settings: IdentitySettings | None = None) -> FastAPI:
-    settings = settings or IdentitySettings()
-    db = Database(settings)
-    vault = PersonalDataVault(db)
-    app = IdentityApplication(env=db.eventsourcing_env(), vault=vault,
-                              lookup_key=email_lookup_key(settings.identity_secret))
-    keys = SigningKeyStore(db, settings.identity_secret, settings.identity_access_token_ttl)
-    keys.ensure_key()
-    svc = Identity(settings, app, keys, MailFolder(settings.mail_dir),
-                   DocumentStore(db, vault, settings.upload_dir, settings.identity_upload_max_bytes))
-    if settings.identity_bootstrap_admin_email and settings.identity_bootstrap_admin_password:
-        app.ensure_admin(settings.identity_bootstrap_admin_email, settings.identity_bootstrap_admin_password,
-                         "Platform admin")
-    relay = OutboxRelay(app, db, settings, to_contract) if settings.relay_enabled else None
-    queue = LocalProjection(app, db, "application_queue", views.QUEUE_DDL, views.apply)
-
-    async def broker_ready() -> None:
-        if relay is not None and relay.status.active:
-            if not relay.status.connected:
-                raise ConnectionError(relay.status.last_error or "relay not connected to the broker")
-            return
-        await runtime.kafka_reachable(settings.kafka_bootstrap_servers)
-
-    gateway = create_gateway(
-        settings, db, title="Alpha Peer identity", description=DESCRIPTION,
-        verifier=TokenVerifier(keys, settings.jwt_issuer, settings.jwt_audience),
-        readiness={"broker": broker_ready},
-        on_shutdown=[app.close],
-        lifespan=runtime.background_lifespan(relay, queue),
-    )
-    gateway.state.identity = svc
-    gateway.state.relay = relay
-    gateway.state.queue = queue
-    gateway.state.principal_check = svc.check_principal
-    install_error_translation(gateway)
-    for router in ROUTERS:
-        gateway.include_router(router)
-    return gateway
+def assemble(svc: Assembly[IdentitySettings]) -> None:
+    s, vault = svc.settings, PersonalDataVault(svc.db)
+    keys = signing_keys.SigningKeyStore(svc.db, s.identity_secret, s.identity_access_token_ttl, s.jwt_issuer,
+                                        s.jwt_audience)
+    docs = documents.DocumentStore(svc.db, vault, LocalBlobStore(s.upload_dir), s.identity_upload_max_bytes)
+    app = svc.event_store(IdentityApplication, vault=vault, lookup_key=email_lookup.email_lookup_key(s.identity_secret),
+                          tokens=keys, mailer=mail.MailFolder(s.mail_dir, s.identity_public_url), documents=docs,
+                          background=background.provider_for(s.identity_background_check_provider))
+    if s.identity_bootstrap_admin_email and s.identity_bootstrap_admin_password:
+        app.ensure_admin(s.identity_bootstrap_admin_email, s.identity_bootstrap_admin_password, "Platform admin")
+    svc.publishes(app, to_contract)
+    queue = svc.projects_own(app, "application_queue", review_queue.QUEUE_DDL, review_queue.apply)
+    # Identity owns the accounts and the keys: it checks both itself, with no round trip.
+    svc.checks_accounts(app.check_principal, keys=keys)
+    svc.on_shutdown(docs.close)
+    svc.provide(identity=app, queue=review_queue.ReviewQueue(queue), keys=keys)
 
 
-def main() -> None:
-    settings = IdentitySettings()
-    runtime.configure(settings)
-    runtime.serve(build(settings), settings)
-
+service = Service("identity", IdentitySettings, assemble, ROUTERS, description=__doc__ or "")
+build, main = service.build, service.main
 
 if __name__ == "__main__":  # pragma: no cover
     main()

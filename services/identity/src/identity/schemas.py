@@ -8,7 +8,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Role = Literal["student", "tutor", "staff", "creator", "funder", "admin"]
+from alphapeer_contracts.vocabulary import Role
+from identity.domain.rules import BackgroundStatus, SuspensionReason
 
 
 class Strict(BaseModel):
@@ -53,6 +54,7 @@ class PasswordIn(Strict):
     new_password: str = Field(min_length=10, max_length=256)
 
 
+# The body of application.TokenPair (a comment, not a docstring: that would change the OpenAPI document).
 class TokenPair(BaseModel):
     access_token: str
     token_type: Literal["Bearer"] = "Bearer"
@@ -81,12 +83,12 @@ class RoleIn(Strict):
 
 
 class SuspendIn(Strict):
-    reason_code: Literal["conduct", "safety", "fraud", "policy", "other"]
+    reason_code: SuspensionReason
     note: str = Field(default="", max_length=2000)
 
 
 class BackgroundCheckIn(Strict):
-    status: Literal["not_started", "pending", "clear", "consider", "failed"]
+    status: BackgroundStatus
 
 
 class ApplicationIn(Strict):

@@ -9,7 +9,8 @@ from typing import Any
 
 from alphapeer_contracts import identity as contract
 from alphapeer_contracts.base import IntegrationEvent
-from identity.domain.model import TutorApplication, User
+from identity.domain.tutor_application import TutorApplication
+from identity.domain.user import User
 
 
 def _registered(e: Any) -> IntegrationEvent:

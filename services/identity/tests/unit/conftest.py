@@ -1,10 +1,13 @@
 """Unit tests run identity's use cases on in-memory persistence (POPO) with in-memory
-fakes for the vault, the clock and the email hash."""
+fakes for its ports (see ``fakes``)."""
 
 from __future__ import annotations
 
 import sys
+import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,9 +15,21 @@ for _path in (Path(__file__).resolve().parents[2] / "src", Path(__file__).resolv
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from fakes import FakeClock, FakeVault, cheap_hasher, lookup_key  # noqa: E402
+from fakes import (  # noqa: E402
+    PASSWORD,
+    EventLog,
+    FakeClock,
+    FakeDocuments,
+    FakeMailer,
+    FakeTokens,
+    FakeVault,
+    cheap_hasher,
+    lookup_key,
+)
 
+from identity.adapters.background import ManualProvider  # noqa: E402
 from identity.application import IdentityApplication  # noqa: E402
+from identity.domain.commands import Registration  # noqa: E402
 
 
 @pytest.fixture
@@ -28,6 +43,42 @@ def vault() -> FakeVault:
 
 
 @pytest.fixture
-def app(vault: FakeVault, clock: FakeClock) -> IdentityApplication:
-    return IdentityApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, vault=vault,
-                               lookup_key=lookup_key, clock=clock, hasher=cheap_hasher())
+def mailer() -> FakeMailer:
+    return FakeMailer()
+
+
+@pytest.fixture
+def documents() -> FakeDocuments:
+    return FakeDocuments()
+
+
+@pytest.fixture
+def make_app(vault: FakeVault, clock: FakeClock, mailer: FakeMailer,
+             documents: FakeDocuments) -> Callable[..., IdentityApplication]:
+    """An application on the fakes; keyword arguments replace a port."""
+
+    def make(**ports: Any) -> IdentityApplication:
+        defaults: dict[str, Any] = {"vault": vault, "lookup_key": lookup_key, "clock": clock, "hasher": cheap_hasher(),
+                                    "tokens": FakeTokens(), "mailer": mailer, "documents": documents,
+                                    "background": ManualProvider()}
+        return IdentityApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, **{**defaults, **ports})
+
+    return make
+
+
+@pytest.fixture
+def app(make_app: Callable[..., IdentityApplication]) -> IdentityApplication:
+    return make_app()
+
+
+@pytest.fixture
+def log(app: IdentityApplication) -> EventLog:
+    return EventLog(app)
+
+
+@pytest.fixture
+def staff(app: IdentityApplication) -> uuid.UUID:
+    """A member of staff (not an admin)."""
+    uid = app.register(Registration("staff@uni.example", PASSWORD, "Staff"))
+    app.grant_role(uid, "staff", by=None)
+    return uid

@@ -1,14 +1,20 @@
-"""In-memory stand-ins for identity's ports: a vault, a clock, a keyed email hash."""
+"""In-memory stand-ins for identity's ports (a vault, a clock, the email hash, a mailer, a
+token issuer, a document store), and a reader of what the event store recorded."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from uuid import UUID
+from typing import Any
+from uuid import UUID, uuid4
 
 from argon2 import PasswordHasher
+
+from identity.application import IdentityApplication
+from identity.domain.ports import Document
 
 
 class FakeVault:
@@ -50,11 +56,80 @@ class FakeClock:
         self.now += timedelta(**delta)
 
 
+@dataclass
+class FakeMailer:
+    """Keeps what would have been mailed: (to, display name, token)."""
+
+    sent: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def send_verification(self, to: str, display_name: str, token: str) -> None:
+        self.sent.append((to, display_name, token))
+
+    def token_for(self, to: str) -> str:
+        return next(token for address, _, token in reversed(self.sent) if address == to)
+
+
+class FakeTokens:
+    """Access tokens that say what they were issued for: ``access:<user>:<session>:<roles>``."""
+
+    ttl = 900
+
+    def issue_access_token(self, user_id: UUID, roles: list[str], session_id: UUID) -> tuple[str, int]:
+        return f"access:{user_id}:{session_id}:{','.join(roles)}", self.ttl
+
+
+@dataclass
+class FakeDocuments:
+    """Keeps documents' metadata in a dict; trusts the declared type (sniffing is the real
+    store's, tested with the gateway)."""
+
+    stored: dict[UUID, Document] = field(default_factory=dict)
+
+    def put(self, owner_id: UUID, filename: str, declared_type: str | None, data: bytes) -> Document:
+        doc = Document(uuid4(), owner_id, hashlib.sha256(data).hexdigest(), declared_type or "application/pdf",
+                       len(data), filename)
+        self.stored[doc.document_id] = doc
+        return doc
+
+    def get(self, document_id: UUID) -> Document | None:
+        return self.stored.get(document_id)
+
+    def erase_owner(self, owner_id: UUID) -> int:
+        mine = [d for d in self.stored.values() if d.owner_id == owner_id]
+        for doc in mine:
+            del self.stored[doc.document_id]
+        return len(mine)
+
+    def of(self, owner_id: UUID) -> list[Document]:
+        return [d for d in self.stored.values() if d.owner_id == owner_id]
+
+
+@dataclass
+class EventLog:
+    """What the application's event store recorded."""
+
+    app: IdentityApplication
+
+    def position(self) -> int:
+        return self.app.recorder.max_notification_id() or 0
+
+    def events(self, after: int = 0) -> list[Any]:
+        notes = self.app.recorder.select_notifications(start=after, limit=1000, inclusive_of_start=False)
+        return [self.app.mapper.to_domain_event(n) for n in notes]
+
+    def of_type(self, cls: type, after: int = 0) -> list[Any]:
+        return [e for e in self.events(after) if isinstance(e, cls)]
+
+    def stored_bytes(self) -> bytes:
+        """Every stored event's state, as the database would hold it."""
+        return b"\n".join(n.state for n in self.app.recorder.select_notifications(start=1, limit=1000))
+
+
 LOOKUP_SECRET = b"unit-test-lookup-secret"
 
 
 def lookup_key(email: str) -> str:
-    """HMAC-SHA256 of the normalised address, as the gateway supplies it."""
+    """HMAC-SHA256 of the normalised address, as the service supplies it."""
     return hmac.new(LOOKUP_SECRET, email.encode(), hashlib.sha256).hexdigest()
 
 

@@ -1,23 +1,30 @@
 """Matching's HTTP gateway: the directory search, recommendations for a learning need, and
-peer recommendations."""
+peer recommendations. Parses the request, builds the query or need, calls the application."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, Field, field_validator
 
-from matching.directory import CursorError, Directory
-from matching.directory import Query as Search
-from matching.recommend import Need, Recommender, parse_window
+from alphapeer_contracts.vocabulary import Level, Mode
+from matching.application import MatchingApplication
+from matching.domain.query import Need, Sort, Window, parse_window
+from matching.domain.query import Query as Search
+from matching.schemas import LearningNeed
 from servicekit.auth import Principal, current_principal
 from servicekit.problems import field_error
 
 AnyUser = Annotated[Principal, Depends(current_principal)]
-search = APIRouter(prefix="/v1", tags=["directory"])
 
-Level = Literal["introductory", "intermediate", "advanced", "exam_prep"]
+
+def app_of(request: Request) -> MatchingApplication:
+    app: MatchingApplication = request.app.state.matching
+    return app
+
+
+App = Annotated[MatchingApplication, Depends(app_of)]
+search = APIRouter(prefix="/v1", tags=["directory"])
 
 
 def parse_near(near: str | None) -> tuple[float, float] | None:
@@ -33,47 +40,7 @@ def parse_near(near: str | None) -> tuple[float, float] | None:
     return lat, lon
 
 
-@search.get("/search", summary="Search the tutor directory (any signed-in user)")
-def directory_search(
-    _: AnyUser,
-    request: Request,
-    subject: Annotated[str | None, Query(max_length=200, description="subject id, e.g. mathematics.algebra-i")] = None,
-    level: Level | None = None,
-    q: Annotated[str | None, Query(max_length=300, description="free text over titles, bios, topics")] = None,
-    min_credits: Annotated[int | None, Query(ge=0)] = None,
-    max_credits: Annotated[int | None, Query(ge=0)] = None,
-    mode: Literal["online", "in_person"] | None = None,
-    near: Annotated[str | None, Query(max_length=60, description="lat,lon")] = None,
-    within_km: Annotated[float | None, Query(gt=0, le=500)] = None,
-    language: Annotated[str | None, Query(max_length=20)] = None,
-    style: Annotated[str | None, Query(max_length=40)] = None,
-    communication: Annotated[str | None, Query(max_length=40)] = None,
-    verified_only: bool = False,
-    available: Annotated[list[str], Query(max_length=21, description="weekly windows, e.g. tue 18:00-20:00")] = [],  # noqa: B006
-    session_minutes: Annotated[int, Query(ge=15, le=240)] = 60,
-    sort: Literal["relevance", "rating", "price", "distance", "newest"] = "relevance",
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
-) -> dict[str, Any]:
-    point = parse_near(near)
-    if within_km is not None and point is None:
-        raise field_error("within_km", "needs near=lat,lon")
-    if min_credits is not None and max_credits is not None and min_credits > max_credits:
-        raise field_error("min_credits", "is above max_credits")
-    windows = parse_windows("available", available)
-    directory: Directory = request.app.state.directory
-    try:
-        return directory.search(Search(
-            subject=subject, level=level, q=q, min_credits=min_credits, max_credits=max_credits, mode=mode,
-            near=point, within_km=within_km, language=language, style=style, communication=communication,
-            verified_only=verified_only, available=windows, available_minutes=session_minutes, sort=sort,
-            limit=limit, cursor=cursor))
-    except CursorError as exc:
-        field = "sort" if "near" in str(exc) else "cursor"
-        raise field_error(field, str(exc)) from exc
-
-
-def parse_windows(field: str, texts: list[str]) -> tuple[tuple[int, int], ...]:
+def parse_windows(field: str, texts: list[str]) -> tuple[Window, ...]:
     windows = []
     for i, text in enumerate(texts):
         try:
@@ -83,49 +50,57 @@ def parse_windows(field: str, texts: list[str]) -> tuple[tuple[int, int], ...]:
     return tuple(windows)
 
 
-class LearningNeed(BaseModel):
-    """What the learner wants help with; everything but the goal is optional."""
-
-    goal: str = Field(min_length=3, max_length=500, description="in the learner's own words",
-                      examples=["I keep getting stuck on quadratic equations before Friday's algebra exam"])
-    subject: str | None = Field(default=None, max_length=200, description="subject id, e.g. mathematics.algebra-i")
-    level: Level | None = None
-    mode: Literal["online", "in_person"] | None = None
-    budget_credits: int | None = Field(default=None, ge=0, le=10_000, description="most credits per hour")
-    near: str | None = Field(default=None, max_length=60, description="lat,lon")
-    within_km: float | None = Field(default=None, gt=0, le=500)
-    language: str | None = Field(default=None, max_length=20)
-    verified_only: bool = False
-    preferred_times: list[str] = Field(default=[], max_length=21, description="weekly windows, e.g. 'tue 18:00-20:00'",
-                                       examples=[["tue 18:00-20:00", "sat 10:00-12:00"]])
-    limit: int = Field(default=10, ge=1, le=50)
-
-    @field_validator("goal")
-    @classmethod
-    def _has_words(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must say what you want help with")
-        return value.strip()
+@search.get("/search", summary="Search the tutor directory (any signed-in user)")
+def directory_search(
+    _: AnyUser,
+    app: App,
+    subject: Annotated[str | None, Query(max_length=200, description="subject id, e.g. mathematics.algebra-i")] = None,
+    level: Level | None = None,
+    q: Annotated[str | None, Query(max_length=300, description="free text over titles, bios, topics")] = None,
+    min_credits: Annotated[int | None, Query(ge=0)] = None,
+    max_credits: Annotated[int | None, Query(ge=0)] = None,
+    mode: Mode | None = None,
+    near: Annotated[str | None, Query(max_length=60, description="lat,lon")] = None,
+    within_km: Annotated[float | None, Query(gt=0, le=500)] = None,
+    language: Annotated[str | None, Query(max_length=20)] = None,
+    style: Annotated[str | None, Query(max_length=40)] = None,
+    communication: Annotated[str | None, Query(max_length=40)] = None,
+    verified_only: bool = False,
+    available: Annotated[list[str], Query(max_length=21, description="weekly windows, e.g. tue 18:00-20:00")] = [],  # noqa: B006
+    session_minutes: Annotated[int, Query(ge=15, le=240)] = 60,
+    sort: Sort = "relevance",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> dict[str, Any]:
+    point = parse_near(near)
+    if within_km is not None and point is None:
+        raise field_error("within_km", "needs near=lat,lon")
+    if min_credits is not None and max_credits is not None and min_credits > max_credits:
+        raise field_error("min_credits", "is above max_credits")
+    windows = parse_windows("available", available)
+    return app.search(Search(
+        subject=subject, level=level, q=q, min_credits=min_credits, max_credits=max_credits, mode=mode,
+        near=point, within_km=within_km, language=language, style=style, communication=communication,
+        verified_only=verified_only, available=windows, available_minutes=session_minutes, sort=sort,
+        limit=limit, cursor=cursor))
 
 
 @search.post("/recommendations", summary="Tutors ranked for a learning need, each with why (any signed-in user)")
-def recommendations(need: LearningNeed, principal: AnyUser, request: Request) -> dict[str, Any]:
+def recommendations(need: LearningNeed, principal: AnyUser, app: App) -> dict[str, Any]:
     point = parse_near(need.near)
     if need.within_km is not None and point is None:
         raise field_error("within_km", "needs near=lat,lon")
     windows = parse_windows("preferred_times", need.preferred_times)
-    recommender: Recommender = request.app.state.recommender
-    return recommender.recommend(Need(
+    return app.recommend(Need(
         goal=need.goal, student_id=str(principal.user_id), subject=need.subject, level=need.level, mode=need.mode,
         budget_credits=need.budget_credits, near=point, within_km=need.within_km, language=need.language,
         verified_only=need.verified_only, preferred=windows, limit=need.limit))
 
 
 @search.get("/recommendations/peers", summary="What students with choices like yours chose (signed-in user)")
-def peer_recommendations(principal: AnyUser, request: Request,
+def peer_recommendations(principal: AnyUser, app: App,
                          limit: Annotated[int, Query(ge=1, le=50)] = 10) -> dict[str, Any]:
-    recommender: Recommender = request.app.state.recommender
-    return recommender.peers(str(principal.user_id), limit)
+    return app.peers(str(principal.user_id), limit)
 
 
 ROUTERS = [search]

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from matching.embedding import MODEL_FILE, TOKENIZER_FILE, default_model_dir
+from matching.adapters.embedding import MODEL_FILE, TOKENIZER_FILE, default_model_dir
 
 OPSET = 17  # LayerNormalization is a standard op from 17
 HIDDEN, HEADS, LAYERS = 384, 12, 6

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from pydantic import Field
 
-from matching.recommend import DEFAULT_WEIGHTS
+from matching.domain.ranking import SearchWeights
+from matching.domain.recommendation import DEFAULT_WEIGHTS, Tuning
 from servicekit.settings import ServiceSettings
 
 
@@ -38,3 +39,13 @@ class MatchingSettings(ServiceSettings):
             raise ValueError(f"ALPHAPEER_MATCHING_RECOMMEND_WEIGHTS: unknown components {sorted(unknown)};"
                              f" known: {sorted(DEFAULT_WEIGHTS)}")
         return {**DEFAULT_WEIGHTS, **self.matching_recommend_weights}
+
+    def search_weights(self) -> SearchWeights:
+        return SearchWeights(text=self.matching_weight_text, price=self.matching_weight_price,
+                             distance=self.matching_weight_distance)
+
+    def tuning(self) -> Tuning:
+        return Tuning(weights=self.recommend_weights(), new_tutor_days=self.matching_new_tutor_days,
+                      new_max_choices=self.matching_new_tutor_max_choices,
+                      exposure_positions=tuple(self.matching_exposure_positions),
+                      exposure_min_fit=self.matching_exposure_min_fit)

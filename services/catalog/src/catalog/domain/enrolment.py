@@ -5,28 +5,40 @@ with other learners' writes."""
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from dataclasses import dataclass
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from catalog.domain.errors import Conflict, ValidationError
+from catalog.domain.errors import Conflict, Invalid
 
 
-def level_thresholds(levels: list[str], after: list[int] | None, modules: int) -> list[int]:
-    """Modules passed to reach each level: as given (strictly rising, within the syllabus),
-    or spread evenly over the modules (the last level at all of them)."""
-    if after is None or not after:
-        return [math.ceil((i + 1) * modules / len(levels)) for i in range(len(levels))]
-    if len(after) != len(levels):
-        raise ValidationError("level_up_after", f"needs one number per level ({len(levels)})")
-    for i, n in enumerate(after):
-        if not 1 <= n <= modules:
-            raise ValidationError(f"level_up_after.{i}", f"must be 1 to {modules} (the number of modules)")
-        if i and n <= after[i - 1]:
-            raise ValidationError(f"level_up_after.{i}", "must be more than the level before")
-    return list(after)
+@dataclass(frozen=True)
+class Progress:
+    enrolment_id: UUID
+    course_id: UUID
+    student_id: UUID
+    modules_total: int
+    modules_required: int
+    modules_passed: list[int]
+    best_scores_pct: dict[int, int]
+    attempts: int
+    level: str | None
+    levels: list[str]
+    level_thresholds: list[int]
+    completed: bool
+    pass_mark_pct: int
+
+
+@dataclass(frozen=True)
+class Marked:
+    """One quiz attempt, marked: which answers were right, never the key."""
+
+    module: int
+    score_pct: int
+    passed: bool
+    correct: list[bool]
+    pass_mark_pct: int
 
 
 class Enrolment(Aggregate):
@@ -53,26 +65,24 @@ class Enrolment(Aggregate):
 
     def _module(self, index: int) -> int:
         if not 0 <= index < len(self.quiz_sizes):
-            raise ValidationError("module", f"must be 0 to {len(self.quiz_sizes) - 1}")
+            raise Invalid("module", f"must be 0 to {len(self.quiz_sizes) - 1}")
         return index
 
-    def attempt(self, index: int, answers: list[int], key: list[int]) -> dict[str, Any]:
-        """Marks the answers against the module's key; passing records the module and may
-        reach a level or complete the course. Returns the result (correct per question,
-        never the key)."""
-        self._module(index)
+    def attempt(self, index: int, answers: tuple[int, ...], keys: list[list[int]]) -> Marked:
+        """Marks the answers against the module's key (``keys``: the course's, one per
+        module); passing records the module and may reach a level or complete the course."""
+        key = keys[self._module(index)]
         if not key:
             raise Conflict("this module has no quiz: mark it complete instead")
         if len(answers) != len(key):
-            raise ValidationError("answers", f"needs one answer per question ({len(key)})")
+            raise Invalid("answers", f"needs one answer per question ({len(key)})")
         correct = [a == k for a, k in zip(answers, key, strict=True)]
         score = round(100 * sum(correct) / len(key))
         passed = score >= self.min_quiz_score_pct
-        self._attempted(index, answers, score, passed)
+        self._attempted(index, list(answers), score, passed)
         if passed:
             self._pass(index)
-        return {"module": index, "score_pct": score, "passed": passed, "correct": correct,
-                "pass_mark_pct": self.min_quiz_score_pct}
+        return Marked(index, score, passed, correct, self.min_quiz_score_pct)
 
     @event("QuizAttempted")
     def _attempted(self, module: int, answers: list[int], score_pct: int, passed: bool) -> None:
@@ -113,10 +123,7 @@ class Enrolment(Aggregate):
                    modules_total: int) -> None:
         self.completed = True
 
-    def view(self) -> dict[str, Any]:
-        return {"enrolment_id": self.id, "course_id": self.course_id, "student_id": self.student_id,
-                "modules_total": len(self.quiz_sizes), "modules_required": self.modules_required,
-                "modules_passed": sorted(self.passed), "best_scores_pct": {int(k): v for k, v in self.best.items()},
-                "attempts": self.attempts, "level": self.level, "levels": self.levels,
-                "level_thresholds": self.level_thresholds, "completed": self.completed,
-                "pass_mark_pct": self.min_quiz_score_pct}
+    def progress(self) -> Progress:
+        return Progress(self.id, self.course_id, self.student_id, len(self.quiz_sizes), self.modules_required,
+                        sorted(self.passed), {int(k): v for k, v in self.best.items()}, self.attempts, self.level,
+                        self.levels, self.level_thresholds, self.completed, self.min_quiz_score_pct)

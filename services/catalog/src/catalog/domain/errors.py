@@ -1,30 +1,18 @@
-"""What catalog refuses, and why."""
+"""What catalog refuses, and why: the kit's refusals (servicekit.errors), named for catalog."""
 
 from __future__ import annotations
 
-
-class CatalogError(Exception):
-    field: str | None = None
+from servicekit.errors import Conflict, Forbidden, Invalid, NotFound
 
 
-class ValidationError(CatalogError):
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
-
-
-class NotFound(CatalogError):
-    pass
-
-
-class Conflict(CatalogError):
-    pass
-
-
-class NotEligible(CatalogError):
+class NotEligible(Forbidden):
     """The tutor may not publish (not approved, suspended, or gone)."""
 
+    title = "Not eligible to publish"
 
-class NotOwner(CatalogError):
-    pass
+
+class NotOwner(Forbidden):
+    """The listing or course belongs to someone else."""
+
+
+__all__ = ["Conflict", "Forbidden", "Invalid", "NotEligible", "NotFound", "NotOwner"]

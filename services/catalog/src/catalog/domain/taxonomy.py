@@ -1,5 +1,6 @@
-"""The subject taxonomy: area → subject → topics, with skill levels. Seeded with a
-default a school or university recognises; staff add subjects."""
+"""The subject taxonomy: area → subject → topics. Seeded with a default a school or
+university recognises; staff add and retire subjects. (Skill levels are shared vocabulary:
+alphapeer_contracts.vocabulary.LEVELS, checked where a request is parsed.)"""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from catalog.domain.errors import Conflict, NotFound, ValidationError
+from catalog.domain.commands import NewSubject
+from catalog.domain.errors import Conflict, Invalid
 
-LEVELS = ("introductory", "intermediate", "advanced", "exam_prep")
 _SLUG = re.compile(r"[^a-z0-9]+")
 
 DEFAULT: dict[str, dict[str, list[str]]] = {
@@ -73,22 +74,11 @@ class Taxonomy(Aggregate):
                 for area, subjects in DEFAULT.items() for name, topics in subjects.items()]
         return cls(subjects=rows)
 
-    def add_subject(self, area: str, name: str, topics: list[str]) -> str:
-        area, name = " ".join(area.split()), " ".join(name.split())
-        if not 1 <= len(area) <= 80:
-            raise ValidationError("area", "must be 1 to 80 characters")
-        if not 1 <= len(name) <= 80:
-            raise ValidationError("name", "must be 1 to 80 characters")
-        clean = []
-        for i, t in enumerate(topics):
-            t = " ".join(t.split())
-            if not 1 <= len(t) <= 80:
-                raise ValidationError(f"topics.{i}", "must be 1 to 80 characters")
-            clean.append(t)
-        subject_id = slug(area, name)
+    def add_subject(self, new: NewSubject) -> str:
+        subject_id = slug(new.area, new.name)
         if subject_id in self.subjects and not self.subjects[subject_id]["retired"]:
-            raise Conflict(f"subject {name!r} already exists in {area!r}")
-        self._subject_added(subject_id, area, name, clean)
+            raise Conflict(f"subject {new.name!r} already exists in {new.area!r}")
+        self._subject_added(subject_id, new.area, new.name, list(new.topics))
         return subject_id
 
     @event("SubjectAdded")
@@ -105,9 +95,10 @@ class Taxonomy(Aggregate):
         self.subjects[subject_id]["retired"] = True
 
     def subject(self, subject_id: str, field: str = "subject_id") -> dict[str, Any]:
+        """A subject that may be chosen now (not retired); ``field`` names the input at fault."""
         found = self.subjects.get(subject_id)
         if found is None or found["retired"]:
-            raise ValidationError(field, f"{subject_id!r} is not a subject in the catalogue")
+            raise Invalid(field, f"{subject_id!r} is not a subject in the catalogue")
         return found
 
     def tree(self) -> list[dict[str, Any]]:
@@ -119,10 +110,4 @@ class Taxonomy(Aggregate):
         return [{"area": a, "subjects": subs} for a, subs in areas.items()]
 
 
-def check_level(level: str, field: str) -> str:
-    if level not in LEVELS:
-        raise ValidationError(field, f"must be one of {', '.join(LEVELS)}")
-    return level
-
-
-__all__ = ["LEVELS", "NotFound", "Taxonomy", "check_level", "slug"]
+__all__ = ["DEFAULT", "Taxonomy", "slug"]

@@ -1,60 +1,9 @@
-"""Identity's domain: aggregates, value rules and refusals, free of frameworks and of
-personal data in the clear."""
+"""Identity's domain: one module per aggregate, value rules, refusals, command values and
+the ports the application needs; free of frameworks and of personal data in the clear.
 
-from identity.domain.errors import (
-    AccountErased,
-    AccountSuspended,
-    ApplicationPending,
-    ConcurrentUpdate,
-    Conflict,
-    EmailTaken,
-    Forbidden,
-    IdentityError,
-    InvalidCredentials,
-    LastAdmin,
-    NotFound,
-    SelfReview,
-    ValidationError,
-)
-from identity.domain.model import (
-    ERASED_NAME,
-    NAMESPACE,
-    SESSION_TTL,
-    VERIFICATION_TTL,
-    AdminRoster,
-    EmailIndex,
-    EmailVerification,
-    RefreshSession,
-    RefreshTokenIndex,
-    TutorApplication,
-    User,
-)
-from identity.domain.ports import Vault
+Importing the package registers the topics the aggregates had before they moved to their
+own modules (see ``topics``), so whatever loads identity's events can read old ones."""
 
-__all__ = [
-    "ERASED_NAME",
-    "NAMESPACE",
-    "SESSION_TTL",
-    "VERIFICATION_TTL",
-    "AccountErased",
-    "AccountSuspended",
-    "AdminRoster",
-    "ApplicationPending",
-    "ConcurrentUpdate",
-    "Conflict",
-    "EmailIndex",
-    "EmailTaken",
-    "EmailVerification",
-    "Forbidden",
-    "IdentityError",
-    "InvalidCredentials",
-    "LastAdmin",
-    "NotFound",
-    "RefreshSession",
-    "RefreshTokenIndex",
-    "SelfReview",
-    "TutorApplication",
-    "User",
-    "ValidationError",
-    "Vault",
-]
+from identity.domain.topics import register_old_topics
+
+register_old_topics()

@@ -1,33 +1,11 @@
-"""What identity refuses, and why. Every refusal is an ``IdentityError``; ``field`` names
-the input at fault when there is one, so an HTTP gateway can point at it."""
+"""What identity refuses, and why: the kit's refusals (``servicekit.errors``), named for
+identity. The gateway answers each by its base class (Invalid 422 naming the field,
+Unauthenticated 401, Forbidden 403, NotFound 404, Conflict 409); ``title`` is set where
+identity's answer says more than the status."""
 
 from __future__ import annotations
 
-
-class IdentityError(Exception):
-    """Base of every refusal. ``field`` is the input at fault, or None."""
-
-    field: str | None = None
-
-    def __init__(self, message: str = "", field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-class ValidationError(IdentityError):
-    """A value breaks a rule: ``field`` says which, ``reason`` says why."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}", field=field)
-        self.reason = reason
-
-
-class NotFound(IdentityError):
-    """No such user, application or session."""
-
-
-class Conflict(IdentityError):
-    """The request contradicts the current state (already done, or not possible now)."""
+from servicekit.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 
 
 class EmailTaken(Conflict):
@@ -58,26 +36,25 @@ class LastAdmin(Conflict):
         super().__init__("this is the last admin account; make another admin first", field="role")
 
 
-class ConcurrentUpdate(Conflict):
-    """Someone else changed the same record at the same moment; retrying may succeed."""
-
-    def __init__(self) -> None:
-        super().__init__("the record was changed at the same moment; try again")
-
-
-class InvalidCredentials(IdentityError):
+class InvalidCredentials(Unauthenticated):
     """Wrong email or password, or an unusable refresh token. One message for all
     causes, so a caller cannot learn which addresses exist."""
 
+    title = "Invalid credentials"
 
-class Forbidden(IdentityError):
-    """The actor may not do this, whatever their roles."""
+
+class InvalidToken(Unauthenticated):
+    """A well-signed access token whose account no longer exists (or was erased)."""
+
+    title = "Invalid token"
 
 
 class AccountSuspended(Forbidden):
     """The account is suspended: it cannot sign in or keep a session."""
 
-    def __init__(self, message: str = "this account is suspended") -> None:
+    title = "Account suspended"
+
+    def __init__(self, message: str = "this account is suspended; contact support") -> None:
         super().__init__(message)
 
 
@@ -86,3 +63,19 @@ class SelfReview(Forbidden):
 
     def __init__(self) -> None:
         super().__init__("you cannot review your own application")
+
+
+__all__ = [
+    "AccountErased",
+    "AccountSuspended",
+    "ApplicationPending",
+    "Conflict",
+    "EmailTaken",
+    "Forbidden",
+    "Invalid",
+    "InvalidCredentials",
+    "InvalidToken",
+    "LastAdmin",
+    "NotFound",
+    "SelfReview",
+]

@@ -1,23 +1,24 @@
-"""Value rules. Each function returns the value cleaned (normalised) or raises
-``ValidationError`` naming the field."""
+"""Value rules. Each function returns the value cleaned (normalised) or raises ``Invalid``
+naming the field. Roles are the platform's shared vocabulary
+(``alphapeer_contracts.vocabulary``), checked by the application."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import date
 from functools import cache
-from typing import Any
+from typing import Any, Literal, get_args
 from urllib.parse import urlsplit
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from identity.domain.errors import ValidationError
+from identity.domain.errors import Invalid
 
-ROLES = ("student", "tutor", "staff", "creator", "funder", "admin")
-#: Roles anyone may see on a public profile; staff and admin membership is not advertised.
-PUBLIC_ROLES = ("student", "tutor", "creator", "funder")
-SUSPENSION_REASONS = ("conduct", "safety", "fraud", "policy", "other")
-BACKGROUND_STATUSES = ("not_started", "pending", "clear", "consider", "failed")
+SuspensionReason = Literal["conduct", "safety", "fraud", "policy", "other"]
+SUSPENSION_REASONS: tuple[str, ...] = get_args(SuspensionReason)
+BackgroundStatus = Literal["not_started", "pending", "clear", "consider", "failed"]
+BACKGROUND_STATUSES: tuple[str, ...] = get_args(BackgroundStatus)
 PUBLIC_FIELDS = ("display_name", "headline", "avatar_url", "languages", "time_zone")
 PRIVATE_FIELDS = ("legal_name", "phone", "date_of_birth", "notes")
 
@@ -46,10 +47,10 @@ def _has_control(value: str) -> bool:
 def email(value: str) -> str:
     """Trimmed and lower-cased; local@domain.tld with sane parts, at most 254 characters."""
     if not isinstance(value, str):
-        raise ValidationError("email", "must be text")
+        raise Invalid("email", "must be text")
     normalised = value.strip().lower()
     if len(normalised) > EMAIL_MAX:
-        raise ValidationError("email", f"must be at most {EMAIL_MAX} characters")
+        raise Invalid("email", f"must be at most {EMAIL_MAX} characters")
     local, at, domain = normalised.rpartition("@")
     labels = domain.split(".")
     if (
@@ -60,28 +61,28 @@ def email(value: str) -> str:
         or not all(_LABEL.match(label) for label in labels)
         or not labels[-1].isalpha() or len(labels[-1]) < 2
     ):
-        raise ValidationError("email", "is not a valid email address")
+        raise Invalid("email", "is not a valid email address")
     return normalised
 
 
 def password(value: str, field: str = "password") -> str:
     if not isinstance(value, str):
-        raise ValidationError(field, "must be text")
+        raise Invalid(field, "must be text")
     if len(value) < PASSWORD_MIN:
-        raise ValidationError(field, f"must be at least {PASSWORD_MIN} characters")
+        raise Invalid(field, f"must be at least {PASSWORD_MIN} characters")
     if len(value) > PASSWORD_MAX:
-        raise ValidationError(field, f"must be at most {PASSWORD_MAX} characters")
+        raise Invalid(field, f"must be at most {PASSWORD_MAX} characters")
     return value
 
 
 def display_name(value: str | None) -> str:
     if value is None:
-        raise ValidationError("display_name", "is required")
+        raise Invalid("display_name", "is required")
     cleaned = " ".join(str(value).split())
     if not 1 <= len(cleaned) <= DISPLAY_NAME_MAX:
-        raise ValidationError("display_name", f"must be 1 to {DISPLAY_NAME_MAX} characters")
+        raise Invalid("display_name", f"must be 1 to {DISPLAY_NAME_MAX} characters")
     if _has_control(cleaned):
-        raise ValidationError("display_name", "must not contain control characters")
+        raise Invalid("display_name", "must not contain control characters")
     return cleaned
 
 
@@ -91,7 +92,7 @@ def headline(value: str | None) -> str | None:
         return None
     cleaned = " ".join(str(value).split())
     if len(cleaned) > HEADLINE_MAX:
-        raise ValidationError("headline", f"must be at most {HEADLINE_MAX} characters")
+        raise Invalid("headline", f"must be at most {HEADLINE_MAX} characters")
     return cleaned or None
 
 
@@ -101,14 +102,14 @@ def avatar_url(value: str | None) -> str | None:
         return None
     value = str(value).strip()
     if len(value) > URL_MAX or _has_control(value) or " " in value:
-        raise ValidationError("avatar_url", "is not a usable URL")
+        raise Invalid("avatar_url", "is not a usable URL")
     try:
         parts = urlsplit(value)
         host = parts.hostname
     except ValueError:
-        raise ValidationError("avatar_url", "is not a usable URL") from None
+        raise Invalid("avatar_url", "is not a usable URL") from None
     if parts.scheme not in ("http", "https") or not host:
-        raise ValidationError("avatar_url", "must be an http or https URL")
+        raise Invalid("avatar_url", "must be an http or https URL")
     return value
 
 
@@ -116,7 +117,7 @@ def language(value: str, field: str) -> str:
     """A BCP-47-ish tag, canonically cased: 'en', 'pt-BR', 'zh-Hant-TW'."""
     match = _LANGUAGE.match(value) if isinstance(value, str) else None
     if not match:
-        raise ValidationError(field, f"{value!r} is not a language tag like 'en' or 'pt-BR'")
+        raise Invalid(field, f"{value!r} is not a language tag like 'en' or 'pt-BR'")
     parts = [match.group(1).lower()]
     for sub in match.group(2).split("-")[1:]:
         if len(sub) == 2 and sub.isalpha():
@@ -128,14 +129,14 @@ def language(value: str, field: str) -> str:
     return "-".join(parts)
 
 
-def languages(values: list[str] | None) -> list[str]:
+def languages(values: Sequence[str] | None) -> list[str]:
     """Distinct tags in the order given; None means none."""
     if values is None:
         return []
     if isinstance(values, str) or not isinstance(values, list | tuple):
-        raise ValidationError("languages", "must be a list of language tags")
+        raise Invalid("languages", "must be a list of language tags")
     if len(values) > MAX_LANGUAGES:
-        raise ValidationError("languages", f"must list at most {MAX_LANGUAGES}")
+        raise Invalid("languages", f"must list at most {MAX_LANGUAGES}")
     out: list[str] = []
     for i, code in enumerate(values):
         tag = language(code, f"languages.{i}")
@@ -152,26 +153,22 @@ def _zones() -> frozenset[str]:
 def time_zone(value: str | None) -> str:
     """A valid IANA zone name, such as 'Europe/London' or 'UTC'."""
     if not value or not isinstance(value, str):
-        raise ValidationError("time_zone", "is required")
+        raise Invalid("time_zone", "is required")
     if value in _zones():
         return value
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise ValidationError("time_zone", f"{value!r} is not an IANA time zone") from None
+        raise Invalid("time_zone", f"{value!r} is not an IANA time zone") from None
     if not _zones():  # no zone list on this system: the zone loaded, accept it
         return value
-    raise ValidationError("time_zone", f"{value!r} is not an IANA time zone")
+    raise Invalid("time_zone", f"{value!r} is not an IANA time zone")
 
 
 def choice(field: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
-        raise ValidationError(field, f"must be one of {', '.join(allowed)}")
+        raise Invalid(field, f"must be one of {', '.join(allowed)}")
     return value
-
-
-def role(value: str) -> str:
-    return choice("role", value, ROLES)
 
 
 def short_text(field: str, value: Any, max_len: int, pattern: re.Pattern[str] | None = None) -> str | None:
@@ -179,14 +176,14 @@ def short_text(field: str, value: Any, max_len: int, pattern: re.Pattern[str] | 
     if value is None:
         return None
     if not isinstance(value, str):
-        raise ValidationError(field, "must be text")
+        raise Invalid(field, "must be text")
     cleaned = value.strip()
     if not cleaned:
         return None
     if len(cleaned) > max_len:
-        raise ValidationError(field, f"must be at most {max_len} characters")
+        raise Invalid(field, f"must be at most {max_len} characters")
     if _has_control(cleaned) or (pattern is not None and not pattern.match(cleaned)):
-        raise ValidationError(field, "contains characters that are not allowed")
+        raise Invalid(field, "contains characters that are not allowed")
     return cleaned
 
 
@@ -195,12 +192,12 @@ def long_text(field: str, value: Any, max_len: int = TEXT_MAX, required: bool = 
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise ValidationError(field, "must be text")
+        raise Invalid(field, "must be text")
     cleaned = value.strip()
     if required and not cleaned:
-        raise ValidationError(field, "is required")
+        raise Invalid(field, "is required")
     if len(cleaned) > max_len:
-        raise ValidationError(field, f"must be at most {max_len} characters")
+        raise Invalid(field, f"must be at most {max_len} characters")
     return cleaned
 
 
@@ -210,16 +207,16 @@ def referral(value: dict[str, Any] | None) -> dict[str, str | None] | None:
     if not value:
         return None
     if not isinstance(value, dict):
-        raise ValidationError("referral", "must be an object")
+        raise Invalid("referral", "must be an object")
     unknown = set(value) - {"referrer_user_id", "channel", "campaign"}
     if unknown:
-        raise ValidationError(f"referral.{sorted(unknown)[0]}", "is not a referral field")
+        raise Invalid(f"referral.{sorted(unknown)[0]}", "is not a referral field")
     referrer = value.get("referrer_user_id")
     if referrer is not None and referrer != "":
         try:
             referrer = str(referrer if isinstance(referrer, UUID) else UUID(str(referrer)))
         except ValueError:
-            raise ValidationError("referral.referrer_user_id", "is not a user id") from None
+            raise Invalid("referral.referrer_user_id", "is not a user id") from None
     else:
         referrer = None
     cleaned = {
@@ -233,7 +230,7 @@ def referral(value: dict[str, Any] | None) -> dict[str, str | None] | None:
 def private_value(field: str, value: Any) -> str | None:
     """One private profile field, cleaned; None or blank clears it."""
     if field not in PRIVATE_FIELDS:
-        raise ValidationError(field, "is not a private profile field")
+        raise Invalid(field, "is not a private profile field")
     if field == "legal_name":
         cleaned = short_text(field, value, 200)
         return " ".join(cleaned.split()) if cleaned else None
@@ -246,9 +243,9 @@ def private_value(field: str, value: Any) -> str | None:
         try:
             born = date.fromisoformat(text)
         except ValueError:
-            raise ValidationError(field, "must be a date like 2004-05-17") from None
+            raise Invalid(field, "must be a date like 2004-05-17") from None
         if len(text) != 10 or born.year < 1900 or born > date.today():
-            raise ValidationError(field, "must be a real past date like 2004-05-17")
+            raise Invalid(field, "must be a real past date like 2004-05-17")
         return born.isoformat()
     notes = long_text(field, value, NOTE_MAX)
     return notes or None
@@ -257,18 +254,18 @@ def private_value(field: str, value: Any) -> str | None:
 def item_list(field: str, values: Any, max_items: int, max_len: int = 120) -> list[str]:
     """A non-empty list of distinct short strings, whitespace collapsed, order kept."""
     if isinstance(values, str) or not isinstance(values, list | tuple):
-        raise ValidationError(field, "must be a list")
+        raise Invalid(field, "must be a list")
     if len(values) > max_items:
-        raise ValidationError(field, f"must list at most {max_items}")
+        raise Invalid(field, f"must list at most {max_items}")
     cleaned: list[str] = []
     for i, v in enumerate(values):
         text = " ".join(v.split()) if isinstance(v, str) else ""
         if not 1 <= len(text) <= max_len or _has_control(text):
-            raise ValidationError(f"{field}.{i}", f"must be 1 to {max_len} characters of text")
+            raise Invalid(f"{field}.{i}", f"must be 1 to {max_len} characters of text")
         if text not in cleaned:
             cleaned.append(text)
     if not cleaned:
-        raise ValidationError(field, "must name at least one")
+        raise Invalid(field, "must name at least one")
     return cleaned
 
 
@@ -278,31 +275,31 @@ def documents(values: Any) -> list[dict[str, Any]]:
     if values is None:
         return []
     if isinstance(values, str) or not isinstance(values, list | tuple):
-        raise ValidationError("documents", "must be a list")
+        raise Invalid("documents", "must be a list")
     if len(values) > MAX_DOCUMENTS:
-        raise ValidationError("documents", f"must list at most {MAX_DOCUMENTS}")
+        raise Invalid("documents", f"must list at most {MAX_DOCUMENTS}")
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
     for i, doc in enumerate(values):
         at = f"documents.{i}"
         if not isinstance(doc, dict):
-            raise ValidationError(at, "must be an object")
+            raise Invalid(at, "must be an object")
         try:
             document_id = str(UUID(str(doc.get("document_id"))))
         except ValueError:
-            raise ValidationError(f"{at}.document_id", "is not a document id") from None
+            raise Invalid(f"{at}.document_id", "is not a document id") from None
         if document_id in seen:
-            raise ValidationError(f"{at}.document_id", "is listed twice")
+            raise Invalid(f"{at}.document_id", "is listed twice")
         seen.add(document_id)
         size = doc.get("size")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise ValidationError(f"{at}.size", "must be a whole number of bytes")
+            raise Invalid(f"{at}.size", "must be a whole number of bytes")
         sha256 = str(doc.get("sha256") or "").lower()
         if not _SHA256.match(sha256):
-            raise ValidationError(f"{at}.sha256", "must be a SHA-256 hex digest")
+            raise Invalid(f"{at}.sha256", "must be a SHA-256 hex digest")
         content_type = short_text(f"{at}.content_type", doc.get("content_type"), 100)
         if not content_type or "/" not in content_type:
-            raise ValidationError(f"{at}.content_type", "must be a media type like application/pdf")
+            raise Invalid(f"{at}.content_type", "must be a media type like application/pdf")
         out.append({
             "document_id": document_id,
             "filename": short_text(f"{at}.filename", doc.get("filename"), 255) or "",
@@ -316,5 +313,5 @@ def documents(values: Any) -> list[dict[str, Any]]:
 def provider(value: Any) -> str:
     cleaned = short_text("provider", value, 64, _SLUG)
     if not cleaned:
-        raise ValidationError("provider", "is required")
+        raise Invalid("provider", "is required")
     return cleaned
