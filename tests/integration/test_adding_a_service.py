@@ -86,11 +86,12 @@ async def test_the_page_adds_a_service_that_publishes_and_reacts(
                                capture_output=True, text=True, timeout=300)
     assert own_tests.returncode == 0, own_tests.stdout[-3000:] + own_tests.stderr[-3000:]
 
-    # Wired where nothing can discover it: the deployment checks, run on the copy, hold
-    # for the new service as for every other (hardened, valid, rendered in every overlay).
+    # Wired where nothing can discover it: the deployment checks and the shape checks, run
+    # on the copy, hold for the new service as for every other.
     compose = yaml.safe_load((repo / "docker-compose.yml").read_text())
     assert compose["services"][NAME]["build"]["dockerfile"] == f"services/{NAME}/Dockerfile"
-    deploy = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/deploy"],
+    deploy = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/deploy",
+                             "tests/contract/test_service_shape.py"],
                             cwd=repo, env=env, capture_output=True, text=True, timeout=300)
     assert deploy.returncode == 0, deploy.stdout[-3000:] + deploy.stderr[-3000:]
     assert NAME in (repo / "deploy/k8s/overlays/prod/hpa.yaml").read_text()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from alphapeer_contracts import load_all
 from alphapeer_contracts.registry import EVENT_TYPES
 
 START, END = "<!-- catalogue:start -->", "<!-- catalogue:end -->"
 
 
 def render() -> str:
+    load_all()
     lines = ["| type | topic | key | fields | producer | consumers |", "|---|---|---|---|---|---|"]
     for ce_type in sorted(EVENT_TYPES):
         cls = EVENT_TYPES[ce_type]

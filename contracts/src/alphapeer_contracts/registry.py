@@ -23,10 +23,14 @@ def register(cls: type[IntegrationEvent]) -> None:
 
 
 def parse(ce_type: str, payload: bytes | str | dict[str, Any]) -> IntegrationEvent:
-    try:
-        cls = EVENT_TYPES[ce_type]
-    except KeyError:
-        raise UnknownEventType(ce_type) from None
+    cls = EVENT_TYPES.get(ce_type)
+    if cls is None:
+        from alphapeer_contracts import load_all
+
+        load_all()  # a service's contracts not imported yet in this process
+        cls = EVENT_TYPES.get(ce_type)
+    if cls is None:
+        raise UnknownEventType(ce_type)
     if isinstance(payload, dict):
         return cls.model_validate(payload)
     return cls.model_validate(json.loads(payload))

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from alphapeer_contracts import load_all
 from alphapeer_contracts.base import IntegrationEvent
 from alphapeer_contracts.registry import EVENT_TYPES
 
@@ -113,6 +114,7 @@ def _compare(old: dict[str, Any], new: dict[str, Any], old_root: dict[str, Any],
 
 
 def export(root: Path = SCHEMA_ROOT) -> list[Path]:
+    load_all()
     written = []
     for cls in sorted(EVENT_TYPES.values(), key=lambda c: c.ce_type()):
         path = path_for(cls, root)
