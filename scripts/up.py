@@ -80,7 +80,7 @@ def main() -> int:
         else:
             kafka_port = int(os.environ.get("ALPHAPEER_KAFKA_PORT", "19092"))
             bootstrap = f"127.0.0.1:{kafka_port}"
-            procs.append(("broker", devstack.start_tansu(kafka_port, logs / "broker.log")))
+            procs.append(("broker", devstack.start_tansu(kafka_port, logs / "broker.log", tied_to_parent=True)))
             print(f"broker     Tansu (embedded, memory) at {bootstrap}")
         ports = {name: port for name, _, port in services}
         base_env = {
@@ -99,8 +99,9 @@ def main() -> int:
         for name, module, port in services:
             env = {**base_env, "ALPHAPEER_SERVICE_NAME": name, "ALPHAPEER_HTTP_PORT": str(port)}
             log_file = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
+            # A `make up` killed outright takes its services with it (their ports stay free).
             procs.append((name, subprocess.Popen([sys.executable, "-m", module], env=env, stdout=log_file,
-                                                 stderr=subprocess.STDOUT)))
+                                                 stderr=subprocess.STDOUT, preexec_fn=devstack.die_with_parent)))
         for name, _, port in services:
             wait_ready(port, procs, logs)
             print(f"{name:<10} http://127.0.0.1:{port}   docs http://127.0.0.1:{port}/docs")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 from importlib.metadata import entry_points
@@ -14,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from servicekit import envelope
+from servicekit import envelope, pgserver
 from servicekit.devstack import consume_all, free_port
 from servicekit.testing import wait_until
 
@@ -85,3 +86,30 @@ async def test_up_stop_and_up_again_keeps_data_and_history(tmp_path: Path) -> No
         await asyncio.to_thread(wait_until, registered, 30, 0.5, "history republished")
     finally:
         stop(proc)
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_a_killed_make_up_leaves_nothing_running(tmp_path: Path) -> None:
+    kafka_port, identity_port = free_port(), free_port()
+    proc = start(tmp_path, kafka_port, identity_port)
+    try:
+        wait_for_urls(proc, identity_port)
+        postgres_pid = int((tmp_path / "data" / "postgres" / "postmaster.pid").read_text().split()[0])
+    finally:
+        proc.kill()  # SIGKILL: no handler runs, nothing is stopped in order
+        proc.wait(timeout=10)
+    ports = [kafka_port, identity_port, *map(int, OTHER_PORTS.values())]
+    wait_until(lambda: not any(listening(p) for p in ports) and not pgserver._alive(postgres_pid), 30, 0.2,
+               "the services, the broker and PostgreSQL to stop with make up")
+    # ...so the next `make up` starts cleanly on the same ports and data.
+    again = start(tmp_path, kafka_port, identity_port)
+    try:
+        wait_for_urls(again, identity_port)
+    finally:
+        stop(again)
+    assert again.returncode == 0

@@ -5,9 +5,12 @@ development and tests, never production."""
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
+import signal
 import socket
 import subprocess
+import sys
 import time
 from importlib import resources
 from pathlib import Path
@@ -62,7 +65,20 @@ def wait_http_ready(url: str, alive: Any = None, timeout: float = 60.0) -> None:
     raise TimeoutError(f"{url} not ready after {timeout}s: {last}")
 
 
-def start_tansu(port: int, log_path: Path | None = None) -> subprocess.Popen[bytes]:
+def die_with_parent() -> None:
+    """A ``preexec_fn``: the child gets SIGTERM when the thread that started it ends (Linux),
+    so a ``make up`` killed with SIGKILL leaves no service holding its port. Only for
+    children started from a thread that lives as long as they should (the main thread)."""
+    if _libc is not None:
+        _libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+# Loaded before any fork: a child of a threaded parent should not load libraries.
+_libc = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+
+
+def start_tansu(port: int, log_path: Path | None = None, *, tied_to_parent: bool = False
+                ) -> subprocess.Popen[bytes]:
     url = f"tcp://127.0.0.1:{port}"
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by the process
     proc = subprocess.Popen(
@@ -71,6 +87,7 @@ def start_tansu(port: int, log_path: Path | None = None) -> subprocess.Popen[byt
         stdout=out,
         stderr=subprocess.STDOUT,
         env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
+        preexec_fn=die_with_parent if tied_to_parent else None,
     )
     try:
         wait_port(port)
