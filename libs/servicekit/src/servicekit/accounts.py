@@ -8,7 +8,10 @@ like any other), and every replica reads the table back into memory at most
 about a second of identity's answer.
 
 The kit wires this into every service built with :mod:`servicekit.service`; identity,
-which owns the accounts, checks its own store instead."""
+which owns the accounts, checks its own store instead.
+
+The rules this module enforces, and the tests that guard them, are listed in
+``docs/architecture.md`` ("The rules, and where the code enforces them")."""
 
 from __future__ import annotations
 

@@ -11,7 +11,9 @@ What is added to the library's Application:
   the published message and one booking stays one trace across services;
 - a hook run after every save, so an in-process outbox relay wakes at once instead of
   waiting for its next poll.
-"""
+
+The rules this module enforces, and the tests that guard them, are listed in
+``docs/architecture.md`` ("The rules, and where the code enforces them")."""
 
 from __future__ import annotations
 

@@ -5,7 +5,10 @@ errors name the field and the reason; a domain's refusals by their base class in
 :mod:`servicekit.errors`; a database that is away or saturated is a 503 with
 Retry-After, never a 500), request and correlation ids, a server span per
 request continuing the caller's trace, CORS from configuration, bearer-JWT verification
-(see :mod:`servicekit.auth`) and ``Idempotency-Key`` support."""
+(see :mod:`servicekit.auth`) and ``Idempotency-Key`` support.
+
+The rules this module enforces, and the tests that guard them, are listed in
+``docs/architecture.md`` ("The rules, and where the code enforces them")."""
 
 from __future__ import annotations
 

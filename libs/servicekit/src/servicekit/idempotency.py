@@ -6,7 +6,10 @@ Keys belong to the authenticated caller (the token's subject), not to the token:
 that refreshed its access token between two tries of one request is the same caller, and
 must not run it twice. Anonymous callers share one scope, where the key and the request's
 fingerprint together decide; a token that does not verify gets no idempotency at all (the
-route answers 401, and nothing is stored)."""
+route answers 401, and nothing is stored).
+
+The rules this module enforces, and the tests that guard them, are listed in
+``docs/architecture.md`` ("The rules, and where the code enforces them")."""
 
 from __future__ import annotations
 

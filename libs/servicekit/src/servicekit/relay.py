@@ -13,7 +13,9 @@
   end offsets, at start, after errors, periodically while idle, and on every ack; then it
   publishes the whole stream again from the start. Subscribers track by notification id,
   so the replay is applied where it is missing and ignored where it is not.
-"""
+
+The rules this module enforces, and the tests that guard them, are listed in
+``docs/architecture.md`` ("The rules, and where the code enforces them")."""
 
 from __future__ import annotations
 

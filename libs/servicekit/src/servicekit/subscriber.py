@@ -12,7 +12,9 @@ exactly that. Failures:
   ``<service>.dlq`` with the error in headers, and the partition moves on;
 - a message that is not a readable CloudEvent of a known contract is dead-lettered at once;
   an event type this service does not react to is simply acknowledged.
-"""
+
+The rules this module enforces, and the tests that guard them, are listed in
+``docs/architecture.md`` ("The rules, and where the code enforces them")."""
 
 from __future__ import annotations
 
