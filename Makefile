@@ -8,13 +8,14 @@ PKGS   := -e contracts -e libs/servicekit $(addprefix -e services/,$(SERVICES))
 DEPS   := constraints.txt requirements-dev.txt contracts/pyproject.toml libs/servicekit/pyproject.toml \
           $(wildcard services/*/pyproject.toml)
 
-.PHONY: help install up test test-unit test-integration bench lint typecheck schemas catalogue clean
+.PHONY: help install up test test-unit test-integration bench lint typecheck schemas apidocs catalogue clean
 
 help:
 	@echo "make up        run the platform locally (embedded broker, SQLite; set ALPHAPEER_DATABASE_URL for PostgreSQL)"
 	@echo "make test      the whole suite on PostgreSQL and the real broker protocol"
 	@echo "make bench     benchmarks; figures printed and written to bench/results/latest.json"
-	@echo "make lint      ruff;  make typecheck  mypy;  make schemas  re-export contract schemas"
+	@echo "make lint      ruff;  make typecheck  mypy;  make schemas  re-export contract schemas and AsyncAPI"
+	@echo "make apidocs   write every gateway's OpenAPI document to docs/api/"
 
 install: $(VENV)/.installed
 
@@ -52,6 +53,10 @@ typecheck: install
 
 schemas: install
 	$(BIN)/python -m alphapeer_contracts.schemas
+	$(BIN)/python -m alphapeer_contracts.asyncapi
+
+apidocs: install
+	$(BIN)/python scripts/apidocs.py
 
 catalogue: install
 	$(BIN)/python -m alphapeer_contracts.catalogue --write contracts/README.md

@@ -21,7 +21,7 @@ from typing import Any
 
 import psycopg
 
-from bench import identity_latency, matching_search, recommend_quality, relay_lag, suspension_lag
+from bench import identity_latency, login_storm, matching_search, recommend_quality, relay_lag, suspension_lag
 from servicekit.pgserver import LocalPostgres
 
 ROOT = Path(__file__).resolve().parent
@@ -31,7 +31,8 @@ ADMIN_URL = os.environ.get("ALPHAPEER_TEST_POSTGRES", "")
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--only", choices=["relay", "identity", "suspension", "matching", "quality"], default=None)
+    parser.add_argument("--only", choices=["relay", "identity", "login", "suspension", "matching", "quality"],
+                        default=None)
     parser.add_argument("--quick", action="store_true", help="smaller samples (CI smoke)")
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
@@ -57,6 +58,8 @@ def _run(args: argparse.Namespace, admin_url: str) -> int:
             results += relay_lag.run(db_url, context, quick=args.quick)
         if args.only in (None, "identity"):
             results += identity_latency.run(db_url, context, quick=args.quick)
+        if args.only in (None, "login"):
+            results += login_storm.run(db_url, context, quick=args.quick)
         if args.only in (None, "suspension"):
             results += suspension_lag.run(db_url, context, quick=args.quick)
         if args.only in (None, "quality"):

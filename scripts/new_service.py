@@ -1,10 +1,11 @@
 """Adds a service to Alpha Peer: `python scripts/new_service.py NAME [--port N] [--summary TEXT]`.
 
 Writes the service on the one service shape from `scripts/templates/service/` (its package,
-tests, README, Dockerfile, contracts module and Kubernetes base folder), then wires it into
-the few shared files that cannot discover it: the Kubernetes base and the dev overlay, the
-compose file and the README's table. Everything else (Makefile, `make up`, linting, the
-contracts package, the test suite) finds the new service by itself. The steps around it are
+tests, README, Dockerfile, contracts module, Kubernetes base folder, migration Job and Strimzi
+topics), then wires it into the few shared files that cannot discover it: the Kubernetes
+base, migrations and topics lists and the overlays, the compose file and the README's
+table. Everything else (Makefile, `make up`, linting, the contracts package, the test
+suite) finds the new service by itself. The steps around it are
 in docs/adding-a-service.md; a test follows that page to the letter, so neither can go stale.
 """
 
@@ -67,6 +68,12 @@ def wire(root: Path, name: str, port: str) -> list[str]:
     """The lines a new service needs in shared files; returns where they went."""
     base = root / "deploy/k8s/base/kustomization.yaml"
     insert_after_last(base, r"^  - [a-z0-9]+$", f"  - {name}\n")
+    # Its migration Job and its Strimzi topics (the files come from the templates).
+    migrations = root / "deploy/k8s/base/migrations/kustomization.yaml"
+    insert_after_last(migrations, r"^  - [a-z0-9]+\.yaml$", f"  - {name}.yaml\n")
+    insert_after_last(migrations, r"^    newTag: \"[0-9.]+\"$", f"  - name: alphapeer/{name}\n    newTag: \"0.1.0\"\n")
+    topics = root / "deploy/k8s/components/strimzi-topics/kustomization.yaml"
+    insert_after_last(topics, r"^  - [a-z0-9]+\.yaml$", f"  - {name}.yaml\n")
     dev = root / "deploy/k8s/overlays/dev/kustomization.yaml"
     insert_after_last(dev, r"^      - database-url=", f"  - name: {name}-secrets\n    literals:\n"
                       "      - database-url=postgresql://alphapeer:alphapeer-dev@postgres:5432/alphapeer\n")
@@ -88,7 +95,7 @@ def wire(root: Path, name: str, port: str) -> list[str]:
     readme = root / "README.md"
     insert_after_last(readme, r"^\| `services/[a-z0-9]+/` \|",
                       f"| `services/{name}/` | [{name}](services/{name}/README.md) |\n")
-    return [str(p.relative_to(root)) for p in (base, dev, prod, hpa, compose, readme)]
+    return [str(p.relative_to(root)) for p in (base, migrations, topics, dev, prod, hpa, compose, readme)]
 
 
 def main(argv: list[str] | None = None) -> int:

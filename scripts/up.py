@@ -100,7 +100,8 @@ def main() -> int:
             env = {**base_env, "ALPHAPEER_SERVICE_NAME": name, "ALPHAPEER_HTTP_PORT": str(port)}
             log_file = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the child
             # A `make up` killed outright takes its services with it (their ports stay free).
-            procs.append((name, subprocess.Popen([sys.executable, "-m", module], env=env, stdout=log_file,
+            package = module.partition(".")[0]  # its __main__ runs the service
+            procs.append((name, subprocess.Popen([sys.executable, "-m", package], env=env, stdout=log_file,
                                                  stderr=subprocess.STDOUT, preexec_fn=devstack.die_with_parent)))
         for name, _, port in services:
             wait_ready(port, procs, logs)

@@ -122,10 +122,14 @@ LISTING = {
 }
 
 
+SEALED = "v1.bm9uY2Vub25jZWNpcGhlcnRleHQ="
+LISTING_V2 = {**LISTING, "place": SEALED, "bio": SEALED, "qualifications": SEALED}
+
+
 def sample(cls: Any) -> dict[str, Any]:
     values: dict[str, Any] = {"occurred_at": datetime.now(UTC).isoformat()}
     if "listing" in cls.model_fields:
-        values["listing"] = LISTING
+        values["listing"] = LISTING if cls.version == 1 else LISTING_V2
     if "modules" in cls.model_fields:
         values["modules"] = [{"title": "Linear equations", "material_count": 2, "has_quiz": True}]
         values["completion"] = {"min_quiz_score_pct": 70, "modules_required": 1}
@@ -147,6 +151,8 @@ def sample(cls: Any) -> dict[str, Any]:
             values[name] = 2
         elif "Referral" in ann:
             values[name] = {"channel": "poster"}
+        elif any(getattr(m, "pattern", "").startswith("^v1") for m in f.metadata) or "^v1" in ann:
+            values[name] = SEALED
         else:
             values[name] = "Europe/London" if name == "time_zone" else "text"
     return values
@@ -158,6 +164,20 @@ def test_round_trip_through_json_and_the_registry(cls: Any) -> None:
     again = parse(cls.ce_type(), event.model_dump_json().encode())
     assert again == event and type(again) is cls
     assert event.key() == str(getattr(event, cls.key_field))
+
+
+def test_personal_text_travels_sealed_from_v2_on() -> None:
+    """The v2 events carry no readable name, headline, bio or place: only sealed text."""
+    from alphapeer_contracts.catalog import ListingPublishedV2
+    from alphapeer_contracts.identity import PublicProfileUpdatedV2, UserRegisteredV2
+
+    for cls, fields in ((UserRegisteredV2, ["display_name"]),
+                        (PublicProfileUpdatedV2, ["display_name", "headline", "avatar_url"])):
+        for name in fields:
+            with pytest.raises(ValidationError):
+                cls.model_validate({**sample(cls), name: "Ada Lovelace"})
+    with pytest.raises(ValidationError):
+        ListingPublishedV2.model_validate({**sample(ListingPublishedV2), "listing": {**LISTING_V2, "bio": "I teach"}})
 
 
 def test_unknown_type_and_naive_time_are_refused() -> None:
@@ -184,3 +204,19 @@ def test_no_public_event_carries_personal_data(cls: Any) -> None:
     offending = [p for p in props if any(word in p.lower() for word in PERSONAL) and p not in allowed]
     assert not offending, f"{cls.ce_type()} exposes {offending}"
     assert "@" not in text
+
+
+def test_the_committed_asyncapi_document_is_current() -> None:
+    """contracts/asyncapi.json is what the contracts generate (`make schemas` writes it)."""
+    from alphapeer_contracts import asyncapi
+
+    assert asyncapi.DOCUMENT.read_text() == asyncapi.render(), "contracts/asyncapi.json is stale: run `make schemas`"
+    doc = json.loads(asyncapi.DOCUMENT.read_text())
+    assert doc["asyncapi"].startswith("3.")
+    messages = doc["components"]["messages"]
+    assert {m["name"] for m in messages.values()} == {c.ce_type() for c in ALL}
+    for channel in doc["channels"].values():
+        for ref in channel["messages"].values():
+            message = messages[ref["$ref"].rsplit("/", 1)[1]]
+            assert channel["address"] == f"{message['name'].split('.')[1]}.events"
+            assert message["headers"]["properties"]["ce_type"] == {"const": message["name"]}

@@ -36,7 +36,7 @@ def imported_roots(path: Path) -> set[str]:
 @pytest.mark.parametrize("service", SERVICES)
 def test_the_service_has_the_one_layout(service: str) -> None:
     pkg = package(service)
-    for part in ("domain/__init__.py", "application.py", "adapters/__init__.py", "schemas.py", "http.py",
+    for part in ("__main__.py", "domain/__init__.py", "application.py", "adapters/__init__.py", "schemas.py", "http.py",
                  "settings.py", "main.py"):
         assert (pkg / part).exists(), f"{service} lacks {part}"
     assert not (pkg / "services.py").exists() and not (pkg / "views.py").exists(), "one application layer"

@@ -38,6 +38,11 @@ CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "PersistentV
 #: Oldest and newest Kubernetes API the manifests must be valid for.
 KUBERNETES_VERSIONS = ["1.30", "1.37"]
 HTTP_PORT = 8000
+#: Custom resources the Kubernetes schemas do not know (the Prometheus Operator's); checked
+#: by their own tests instead.
+CUSTOM_RESOURCES = {("monitoring.coreos.com/v1", "ServiceMonitor"), ("kafka.strimzi.io/v1beta2", "KafkaTopic")}
+#: Where Prometheus runs (components/monitoring admits it).
+MONITORING_NAMESPACE = "monitoring"
 
 Doc = dict[str, Any]
 
@@ -127,6 +132,11 @@ def test_every_service_is_deployable() -> None:
                 all(f"alphapeer/{name}" in _text(o) for o in ("overlays/dev", "overlays/prod")),
             f"`{name}` HPA in overlays/prod": f"name: {name}\n" in (K8S / "overlays/prod/hpa.yaml").read_text(),
             f"`{name}` in docker-compose.yml": name in compose,
+            f"deploy/k8s/base/migrations/{name}.yaml, listed with its image": f"- {name}.yaml" in
+                (K8S / "base/migrations/kustomization.yaml").read_text() and f"alphapeer/{name}\n" in
+                (K8S / "base/migrations/kustomization.yaml").read_text(),
+            f"deploy/k8s/components/strimzi-topics/{name}.yaml, listed": f"- {name}.yaml" in
+                (K8S / "components/strimzi-topics/kustomization.yaml").read_text(),
         }
         missing += [f"{name}: {what}" for what, ok in wants.items() if not ok]
     assert not missing, "see 'Adding a service' in deploy/k8s/README.md:\n" + "\n".join(missing)
@@ -142,6 +152,8 @@ def test_renders_objects_that_are_valid_kubernetes(tree: str) -> None:
     assert docs, f"{tree} rendered nothing"
     errors = []
     for doc in docs:
+        if (doc["apiVersion"], doc["kind"]) in CUSTOM_RESOURCES:
+            continue
         for version in KUBERNETES_VERSIONS:
             try:
                 kv.validate(doc, version, strict=True)
@@ -214,6 +226,8 @@ def test_references_resolve_inside_the_render(tree: str) -> None:
     docs = render(tree)
     names = {kind: set(of_kind(docs, kind)) for kind in ("ConfigMap", "Secret", "PersistentVolumeClaim")}
     external = {f"{s}-secrets" for s in SERVICES} if tree != "overlays/dev" else set()
+    if tree == "overlays/prod":  # made by the operators: CloudNativePG's app secret, Strimzi's CA (copied)
+        external |= {PROD_DATABASE_SECRET, PROD_KAFKA_CA_SECRET}
     for doc in docs:
         if doc["kind"] not in WORKLOADS:
             continue
@@ -234,6 +248,8 @@ def test_references_resolve_inside_the_render(tree: str) -> None:
         for volume in pod.get("volumes", []):
             if "persistentVolumeClaim" in volume:
                 refs.append(("PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"]))
+            if "secret" in volume:
+                refs.append(("Secret", volume["secret"]["secretName"]))
         for kind, name in refs:
             if kind == "Secret" and name in external:
                 continue
@@ -252,6 +268,16 @@ def test_service_settings_are_spelled_as_the_code_reads_them(tree: str) -> None:
                 if "configMapRef" in src:
                     keys |= set(config_maps[src["configMapRef"]["name"]].get("data", {}))
         assert_known_settings(name, keys)
+
+
+def test_every_service_is_annotated_for_scraping(tree: str) -> None:
+    """Every pod says where its Prometheus metrics are (servicekit.metrics: GET /metrics)."""
+    deployments = of_kind(render(tree), "Deployment")
+    for name in SERVICES:
+        annotations = deployments[name]["spec"]["template"]["metadata"].get("annotations", {})
+        assert annotations.get("prometheus.io/scrape") == "true", name
+        assert annotations.get("prometheus.io/port") == str(HTTP_PORT), name
+        assert annotations.get("prometheus.io/path") == "/metrics", name
 
 
 # ---------------------------------------------------------------- overlays
@@ -327,6 +353,44 @@ def test_prod_overlay_names_its_dependencies_but_runs_none() -> None:
         assert hpas[name]["spec"]["minReplicas"] >= 2
     bootstrap = config_map(docs, "alphapeer-platform")["data"]["ALPHAPEER_KAFKA_BOOTSTRAP_SERVERS"]
     assert bootstrap != "kafka:9092", "prod points at the Kafka cluster, not a dev service name"
+
+
+def test_prod_scrapes_every_service_from_the_monitoring_namespace() -> None:
+    """components/monitoring in prod: a ServiceMonitor reaches every service's /metrics on
+    its HTTP port, and a NetworkPolicy lets the monitoring namespace in."""
+    docs = render("overlays/prod")
+    monitors = [d for d in docs if d["kind"] == "ServiceMonitor"]
+    assert monitors, "no ServiceMonitor in overlays/prod"
+    for monitor in monitors:
+        assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+        assert set(monitor["spec"]) <= {"selector", "endpoints", "jobLabel", "namespaceSelector", "targetLabels",
+                                        "podTargetLabels", "sampleLimit"}, monitor["spec"]
+        for endpoint in monitor["spec"]["endpoints"]:
+            assert set(endpoint) <= {"port", "path", "interval", "scrapeTimeout", "scheme", "authorization",
+                                     "relabelings", "metricRelabelings", "honorLabels"}, endpoint
+    services, deployments = of_kind(docs, "Service"), of_kind(docs, "Deployment")
+    for name in SERVICES:
+        service = services[name]
+        scraped = [m for m in monitors if m["metadata"]["namespace"] == service["metadata"]["namespace"]
+                   and matches(m["spec"]["selector"]["matchLabels"], service["metadata"].get("labels", {}))]
+        assert scraped, f"{name}: no ServiceMonitor selects its Service"
+        ports = {p.get("name"): p for p in service["spec"]["ports"]}
+        container_ports = {p.get("name"): p["containerPort"] for c in pod_spec(deployments[name])["containers"]
+                           for p in c["ports"]}
+        for endpoint in (e for m in scraped for e in m["spec"]["endpoints"]):
+            assert endpoint["path"] == "/metrics"
+            target = ports[endpoint["port"]]["targetPort"]
+            assert container_ports.get(target, target) == HTTP_PORT, f"{name}: scraped on another port"
+        labels = deployments[name]["spec"]["template"]["metadata"]["labels"]
+        admitted = [
+            rule for policy in of_kind(docs, "NetworkPolicy").values()
+            if matches(policy["spec"]["podSelector"].get("matchLabels", {}), labels)
+            for rule in policy["spec"].get("ingress", [])
+            if HTTP_PORT in {p["port"] for p in rule.get("ports", [])}
+            and any(peer.get("namespaceSelector", {}).get("matchLabels") ==
+                    {"kubernetes.io/metadata.name": MONITORING_NAMESPACE} for peer in rule.get("from", []))
+        ]
+        assert admitted, f"{name}: no NetworkPolicy admits the {MONITORING_NAMESPACE} namespace"
 
 
 def test_shared_storage_is_shared_between_replicas() -> None:
@@ -467,3 +531,162 @@ def _project_scripts(service: str) -> set[str]:
 def test_dockerignore_keeps_local_state_out_of_the_build_context() -> None:
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()}
     assert {".git", ".venv", "data", "**/__pycache__", "**/*.egg-info"} <= ignored
+
+
+# ---------------------------------------------------------------- migrations, topics, production dependencies
+
+#: CloudNativePG's secret for the application user of Cluster `alphapeer-db` (key `uri`).
+PROD_DATABASE_SECRET = "alphapeer-db-app"
+#: The Kafka cluster's CA certificate (Strimzi's `<cluster>-cluster-ca-cert`, copied).
+PROD_KAFKA_CA_SECRET = "alphapeer-kafka-ca"
+#: `spec` of Strimzi's KafkaTopic (kafka.strimzi.io/v1beta2, from its CRD), closed to
+#: unknown fields here: the API server would drop a misspelt one silently.
+KAFKA_TOPIC_SPEC = {
+    "type": "object", "additionalProperties": False, "required": ["partitions", "replicas", "config"],
+    "properties": {"partitions": {"type": "integer", "minimum": 1},
+                   "replicas": {"type": "integer", "minimum": 1, "maximum": 32767},
+                   "config": {"type": "object"}, "topicName": {"type": "string"}},
+}
+
+
+def env_of(container: Doc) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
+
+
+def test_every_service_has_a_migration_job(tree: str) -> None:
+    """`<service>-migrate` runs `alphapeer-<service> migrate` with exactly the Deployment's
+    image and environment, hardened the same way, on throw-away volumes (a replica's
+    ReadWriteOnce claim would keep it pending), and its pods are not the service's pods."""
+    docs = render(tree)
+    deployments, jobs = of_kind(docs, "Deployment"), of_kind(docs, "Job")
+    config_maps = of_kind(docs, "ConfigMap")
+    for name in SERVICES:
+        job, deployment = jobs.get(f"{name}-migrate"), deployments[name]
+        assert job, f"{name}: no Job {name}-migrate"
+        pod, served = pod_spec(job), pod_spec(deployment)
+        (container,), (server,) = pod["containers"], served["containers"]
+        assert container["image"] == server["image"] and container["args"] == ["migrate"]
+        assert "command" not in container, "the image's entrypoint is the service's console script"
+        assert container["envFrom"] == server["envFrom"], name
+        assert env_of(container) == env_of(server), f"{name}: the Job's environment differs from the Deployment's"
+        keys = set(env_of(container))
+        for src in container["envFrom"]:
+            keys |= set(config_maps[src["configMapRef"]["name"]].get("data", {}))
+        assert_known_settings(name, keys)
+        assert pod["restartPolicy"] == "Never" and 0 < job["spec"]["backoffLimit"] <= 10
+        assert job["spec"]["activeDeadlineSeconds"] > 0
+        assert pod["securityContext"] == served["securityContext"]
+        assert pod.get("automountServiceAccountToken") is False
+        sc = container["securityContext"]
+        assert sc["readOnlyRootFilesystem"] is True and sc["allowPrivilegeEscalation"] is False
+        assert sc["capabilities"]["drop"] == ["ALL"]
+        assert {"cpu", "memory"} <= set(container["resources"]["limits"])
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+        assert set(mounts) == {m["mountPath"] for m in server["volumeMounts"]}, name
+        assert not [v for v in volumes.values() if "persistentVolumeClaim" in v], f"{name}: the Job needs no claim"
+        labels = job["spec"]["template"]["metadata"]["labels"]
+        for kind, selector in (("Service", lambda d: d["spec"]["selector"]),
+                               ("PodDisruptionBudget", lambda d: d["spec"]["selector"]["matchLabels"])):
+            assert not matches(selector(of_kind(docs, kind)[name]), labels), f"{name}: its {kind} selects the Job"
+
+
+def test_replicas_migrate_at_start_only_outside_production(tree: str) -> None:
+    platform = config_map(render(tree), "alphapeer-platform")["data"]
+    expected = "false" if tree == "overlays/prod" else None  # unset: the default, true
+    assert platform.get("ALPHAPEER_MIGRATE_ON_START") == expected
+
+
+def _shares_personal_text() -> set[str]:
+    """Services whose contracts carry sealed personal text (``SealedText`` fields)."""
+    from alphapeer_contracts import EVENT_TYPES
+
+    return {cls.service for cls in EVENT_TYPES.values()
+            if "^v1" in json.dumps(cls.model_json_schema(mode="serialization"))}
+
+
+SHARES_PERSONAL_TEXT = _shares_personal_text()
+
+
+def test_prod_declares_every_services_topics_as_the_service_would_create_them() -> None:
+    import jsonschema
+
+    from servicekit import kafka
+    from servicekit.settings import ServiceSettings
+
+    docs = render("overlays/prod")
+    platform = config_map(docs, "alphapeer-platform")["data"]
+    assert platform["ALPHAPEER_KAFKA_CREATE_TOPICS"] == "false", "declared topics: the services create none"
+    topics = of_kind(docs, "KafkaTopic")
+    clusters = {t["metadata"]["labels"].get("strimzi.io/cluster") for t in topics.values()}
+    assert len(clusters) == 1 and None not in clusters, clusters
+    (cluster,) = clusters  # the topics belong to the cluster the services talk to
+    assert platform["ALPHAPEER_KAFKA_BOOTSTRAP_SERVERS"].startswith(f"{cluster}-kafka-bootstrap."), cluster
+    readme = (K8S / "README.md").read_text()
+    for name in SERVICES:
+        settings = ServiceSettings(service_name=name, **{
+            k.removeprefix("ALPHAPEER_").lower(): v for k, v in platform.items() if k.startswith("ALPHAPEER_TOPIC_")})
+        shares = name in SHARES_PERSONAL_TEXT  # its events carry sealed text: it publishes the keys
+        for spec in (kafka.event_topic(settings), kafka.dlq_topic(settings),
+                     *([kafka.keys_topic(settings)] if shares else [])):
+            topic = topics.get(spec.name)
+            assert topic, f"{name}: no KafkaTopic {spec.name} (components/strimzi-topics/{name}.yaml)"
+            assert topic["apiVersion"] == "kafka.strimzi.io/v1beta2"
+            jsonschema.validate(topic["spec"], KAFKA_TOPIC_SPEC)
+            assert topic["spec"].get("topicName") == spec.name
+            assert (topic["spec"]["partitions"], topic["spec"]["replicas"]) == (spec.partitions,
+                                                                                spec.replication_factor), spec.name
+            assert {k: str(v) for k, v in topic["spec"]["config"].items()} == spec.configs, spec.name
+        # The retention the README documents is the one declared.
+        assert topics[f"{name}.events"]["spec"]["config"]["retention.ms"] == -1
+        dlq_ms = int(platform["ALPHAPEER_TOPIC_DLQ_RETENTION_MS"])
+        assert topics[f"{name}.dlq"]["spec"]["config"]["retention.ms"] == dlq_ms
+    dlq_days = dlq_ms // 86_400_000
+    assert "`retention.ms=-1`" in readme and f"{dlq_days} days" in readme
+
+
+def test_dev_topics_fit_its_single_broker() -> None:
+    platform = config_map(render("overlays/dev"), "alphapeer-platform")["data"]
+    assert platform["ALPHAPEER_TOPIC_REPLICATION_FACTOR"] == "1"
+    assert platform.get("ALPHAPEER_KAFKA_CREATE_TOPICS", "true") == "true"
+    assert not of_kind(render("overlays/dev"), "KafkaTopic"), "dev runs its own Kafka, without Strimzi"
+
+
+def test_prod_reads_the_database_url_from_cloudnativepg() -> None:
+    docs = render("overlays/prod")
+    for doc in docs:
+        if doc["kind"] not in {"Deployment", "Job"}:
+            continue
+        for c in containers(doc):
+            url = env_of(c).get("ALPHAPEER_DATABASE_URL")
+            assert url == {"secretKeyRef": {"name": PROD_DATABASE_SECRET, "key": "uri"}}, doc["metadata"]["name"]
+
+
+def test_prod_reaches_kafka_over_tls_with_scram_credentials() -> None:
+    from servicekit.settings import ServiceSettings
+
+    docs = render("overlays/prod")
+    platform = config_map(docs, "alphapeer-platform")["data"]
+    kafka_settings = {k.removeprefix("ALPHAPEER_").lower(): v for k, v in platform.items()
+                      if k.startswith("ALPHAPEER_KAFKA_")}
+    assert kafka_settings["kafka_security_protocol"] == "SASL_SSL"
+    assert kafka_settings["kafka_sasl_mechanism"].startswith("SCRAM-SHA-")
+    # A combination the services accept, once each has its user's credentials.
+    ServiceSettings(**kafka_settings, kafka_sasl_username="identity", kafka_sasl_password="from-the-secret")
+    cafile = Path(platform["ALPHAPEER_KAFKA_SSL_CAFILE"])
+    for doc in docs:
+        if doc["kind"] not in {"Deployment", "Job"}:
+            continue
+        pod = pod_spec(doc)
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        (container,) = pod["containers"]
+        mounted = [volumes[m["name"]] for m in container["volumeMounts"] if Path(m["mountPath"]) == cafile.parent]
+        assert mounted and mounted[0]["secret"]["secretName"] == PROD_KAFKA_CA_SECRET, doc["metadata"]["name"]
+        assert cafile.name in {i["path"] for i in mounted[0]["secret"].get("items", [])} or \
+            not mounted[0]["secret"].get("items")
+        env = env_of(container)
+        service = doc["metadata"]["name"].removesuffix("-migrate")
+        for var, key in (("ALPHAPEER_KAFKA_SASL_USERNAME", "kafka-sasl-username"),
+                         ("ALPHAPEER_KAFKA_SASL_PASSWORD", "kafka-sasl-password")):
+            assert env.get(var, {}).get("secretKeyRef", {}) | {"optional": True} == \
+                {"name": f"{service}-secrets", "key": key, "optional": True}, (doc["metadata"]["name"], var)

@@ -98,7 +98,7 @@ async def test_the_page_adds_a_service_that_publishes_and_reacts(
 
     # The service as a real process: it publishes an event and reacts to one.
     proc = ServiceProcess(
-        script=NAME, argv=[sys.executable, "-m", f"{NAME}.main"], log=tmp_path / f"{NAME}.log",
+        script=NAME, argv=[sys.executable, "-m", NAME], log=tmp_path / f"{NAME}.log",
         env={**env, "ALPHAPEER_DATABASE_URL": postgres_url, "ALPHAPEER_DATABASE_SCHEMA": pg_schema,
              "ALPHAPEER_KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap, "ALPHAPEER_JWKS_URL": jwks_url,
              "ALPHAPEER_DATA_DIR": str(tmp_path / "data"), "ALPHAPEER_RELAY_POLL_INTERVAL": "0.05",

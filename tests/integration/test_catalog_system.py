@@ -57,7 +57,7 @@ async def test_an_approved_tutor_publishes_and_a_suspended_one_cannot(
     records = await consume_all(kafka.bootstrap, "catalog.events", expect=1, timeout=20)
     assert len(records) == 1
     h = envelope.decode_headers(records[0].headers)
-    assert h["ce_type"] == "alphapeer.catalog.ListingPublished.v1" and h["ce_subject"] == lid
+    assert h["ce_type"] == "alphapeer.catalog.ListingPublished.v2" and h["ce_subject"] == lid
     body = json.loads(records[0].value)
     assert body["listing"]["tutor_id"] == tutor and body["listing"]["subjects"][0]["name"] == "Algebra I"
 

@@ -13,7 +13,7 @@ import pkgutil
 from typing import Any
 
 #: Modules that are machinery, not a service's events.
-_MACHINERY = {"base", "registry", "schemas", "catalogue", "vocabulary"}
+_MACHINERY = {"base", "registry", "schemas", "catalogue", "vocabulary", "asyncapi"}
 SERVICES = sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name not in _MACHINERY)
 _REGISTRY_NAMES = {"EVENT_TYPES", "UnknownEventType", "parse", "topic_for"}
 

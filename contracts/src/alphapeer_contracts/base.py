@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class IntegrationEvent(BaseModel):
@@ -49,3 +49,11 @@ class IntegrationEvent(BaseModel):
 
     def key(self) -> str:
         return str(getattr(self, self.key_field))
+
+
+#: Personal text sealed under its subject's key (crypto-shredding across the bus): "v1." then
+#: base64url of nonce + AES-256-GCM ciphertext, the subject id as associated data. The key is
+#: on ``<producer>.keys`` (wrapped); once the subject is erased, nobody can open it again.
+SealedText = Annotated[str, Field(pattern=r"^v1\.[A-Za-z0-9_-]+={0,2}$", description=(
+    "Personal text sealed under the subject's key from the producer's `<service>.keys` topic; "
+    "unreadable for good once the subject is erased."))]

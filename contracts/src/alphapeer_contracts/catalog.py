@@ -11,7 +11,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from alphapeer_contracts.base import IntegrationEvent
+from alphapeer_contracts.base import IntegrationEvent, SealedText
 from alphapeer_contracts.vocabulary import Level, Mode
 
 
@@ -77,6 +77,26 @@ class ListingSnapshot(_Part):
     media: list[Media] = []
 
 
+class ListingSnapshotV2(_Part):
+    """The public listing, its tutor's personal text sealed under the tutor's key
+    (``catalog.keys``): the bio, the qualifications and the place (a JSON ``Place``)."""
+
+    tutor_id: UUID
+    title: str
+    subjects: list[SubjectTaught]
+    rate: Rate
+    session_minutes: list[int]
+    modes: list[Mode]
+    place: SealedText | None = None
+    languages: list[str]
+    teaching_styles: list[str] = []
+    communication: list[str] = []
+    bio: SealedText | None = None
+    qualifications: SealedText | None = None
+    trial: TrialOffer | None = None
+    media: list[Media] = []
+
+
 class _CatalogEvent(IntegrationEvent):
     service: ClassVar[str] = "catalog"
     key_field: ClassVar[str] = "listing_id"
@@ -96,6 +116,28 @@ class ListingUpdated(_CatalogEvent):
     consumers = ("matching", "booking")
     listing_id: UUID
     listing: ListingSnapshot
+
+
+class ListingPublishedV2(_CatalogEvent):
+    """A tutor's listing became visible (first publication, or again after a pause). v2:
+    the tutor's personal text is sealed (see ``ListingSnapshotV2``)."""
+
+    name = "ListingPublished"
+    version = 2
+    consumers = ("matching", "booking")
+    listing_id: UUID
+    listing: ListingSnapshotV2
+
+
+class ListingUpdatedV2(_CatalogEvent):
+    """A published listing changed; carries the whole listing as it now stands. v2: the
+    tutor's personal text is sealed (see ``ListingSnapshotV2``)."""
+
+    name = "ListingUpdated"
+    version = 2
+    consumers = ("matching", "booking")
+    listing_id: UUID
+    listing: ListingSnapshotV2
 
 
 class ListingPaused(_CatalogEvent):

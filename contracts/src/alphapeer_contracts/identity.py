@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
-from alphapeer_contracts.base import IntegrationEvent
+from alphapeer_contracts.base import IntegrationEvent, SealedText
 from alphapeer_contracts.vocabulary import Role
 
 BackgroundCheckStatus = Literal["not_started", "pending", "clear", "consider", "failed"]
@@ -38,6 +38,19 @@ class UserRegistered(_IdentityEvent):
     consumers = ("matching", "booking", "ledger", "reputation")
     user_id: UUID
     display_name: str
+    roles: list[Role]
+    referral: Referral | None = None
+
+
+class UserRegisteredV2(_IdentityEvent):
+    """A person created an account. v2: the display name is sealed under the user's key
+    (``identity.keys``), so it is unreadable everywhere once the user is erased."""
+
+    name = "UserRegistered"
+    version = 2
+    consumers = ("matching", "booking", "ledger", "reputation")
+    user_id: UUID
+    display_name: SealedText
     roles: list[Role]
     referral: Referral | None = None
 
@@ -75,6 +88,21 @@ class PublicProfileUpdated(_IdentityEvent):
     display_name: str
     headline: str | None = None
     avatar_url: str | None = None
+    languages: list[str]
+    time_zone: str
+
+
+class PublicProfileUpdatedV2(_IdentityEvent):
+    """The public section of a profile changed; carries the whole public section. v2: the
+    personal text (name, headline, avatar URL) is sealed under the user's key (``identity.keys``)."""
+
+    name = "PublicProfileUpdated"
+    version = 2
+    consumers = ("catalog", "matching", "reputation")
+    user_id: UUID
+    display_name: SealedText
+    headline: SealedText | None = None
+    avatar_url: SealedText | None = None
     languages: list[str]
     time_zone: str
 

@@ -68,6 +68,11 @@ def client(tmp_path: Path, postgres_url: str, pg_schema: str) -> TestClient:
         calls.append(item)
         return {"n": len(calls), "name": item.name}
 
+    @app.post("/signups")
+    def signup(item: Item) -> dict[str, Any]:  # a public route: no token
+        calls.append(item)
+        return {"n": len(calls), "name": item.name}
+
     @app.post("/refusals/{kind}")
     def refuse(kind: str, who: Principal = Depends(require_roles("staff"))) -> None:
         raise {"invalid": errors.Invalid("quantity", "must be at least 1"), "missing": NoSuchThing("no such item"),
@@ -156,11 +161,18 @@ def test_an_idempotency_key_belongs_to_the_caller_not_to_the_token(client: TestC
 
 
 def test_anonymous_keys_are_matched_with_the_request_itself(client: TestClient) -> None:
-    # Anonymous callers share one scope: the key replays only the very same request.
-    a = client.post("/items", json={"name": "a", "qty": 1}, headers={"Idempotency-Key": "anon-1"})
-    assert a.status_code == 401  # refused, so not stored: a retry is decided afresh
-    again = client.post("/items", json={"name": "a", "qty": 1}, headers={"Idempotency-Key": "anon-1"})
-    assert again.status_code == 401 and "idempotent-replayed" not in again.headers
+    """Anyone may pick any key: an anonymous key replays only the very same request, and
+    never answers or blocks another anonymous client's different request."""
+    key = {"Idempotency-Key": "1"}
+    first = client.post("/signups", json={"name": "a", "qty": 1}, headers=key)
+    retry = client.post("/signups", json={"name": "a", "qty": 1}, headers=key)
+    assert first.json() == retry.json() == {"n": 1, "name": "a"} and retry.headers["idempotent-replayed"] == "true"
+    someone_else = client.post("/signups", json={"name": "b", "qty": 1}, headers=key)
+    assert someone_else.status_code == 200 and someone_else.json() == {"n": 2, "name": "b"}
+    # A protected route without a token is a 401 whatever the key: nothing is stored for it.
+    for _ in range(2):
+        refused = client.post("/items", json={"name": "a", "qty": 1}, headers=key)
+        assert refused.status_code == 401 and "idempotent-replayed" not in refused.headers
 
 
 @pytest.mark.parametrize(("kind", "status", "title", "field"), [

@@ -268,3 +268,27 @@ def test_accounts_learned_from_identity_events_are_refused(postgres_url: str, pg
     assert replica.state_of(user) == blocks.state_of(user) == "erased"
     blocks.check(Principal(user_id=other, roles=frozenset()))
 
+
+
+def test_an_erasure_purges_what_the_kit_keeps_of_the_user(postgres_url: str, pg_schema: str) -> None:
+    """Answers kept for the user's Idempotency-Keys may quote their name; keys in the ring
+    open what other services sent about them: both go with their UserErased."""
+    from servicekit.idempotency import IdempotencyStore
+    from servicekit.shredding import KeyRing, KeyWrap
+
+    db = Database(settings_for(postgres_url, pg_schema))
+    close_later(db)
+    blocks = AccountBlocks(db, refresh_interval=0, keyring=True)
+    store = IdempotencyStore(db)
+    wrap = KeyWrap("s")
+    ring = KeyRing(db, db.settings, ["identity"], wrap, group="g")
+    user, other = uuid.uuid4(), uuid.uuid4()
+    for who in (user, other):
+        store.begin(f"user:{who}", "k1", "fp")
+        store.finish(f"user:{who}", "k1", 200, {}, b'{"display_name": "Ada Lovelace"}')
+        ring.apply([("identity", str(who), wrap.wrap("identity", str(who), b"k" * 32))])
+    Feed(blocks.reaction)(idc.UserErased(user_id=user, occurred_at=now()))
+    assert store.begin(f"user:{user}", "k1", "fp")[0] == "new"  # the kept answer is gone
+    assert store.begin(f"user:{other}", "k1", "fp")[0] == "replay"
+    ring._cache.clear()
+    assert ring.key("identity", user) is None and ring.key("identity", other) is not None

@@ -3,6 +3,7 @@ promotions, courses and progress, and what identity's events change."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +41,26 @@ def test_taxonomy_is_seeded_and_staff_can_extend_it(h: Catalog) -> None:
                          headers=token(uuid.uuid4(), "tutor")).status_code == 403
 
 
+@pytest.mark.parametrize(("body", "field"), [
+    ({"area": "Mathematics", "name": " Number Theory"}, "name"),  # names are taken as sent: nothing to trim
+    ({"area": "Mathematics", "name": "Number  Theory"}, "name"),  # one space between words (the id is made of them)
+    ({"area": "Mathematics", "name": "!!!"}, "name"),  # no letter or digit to make an id of
+    ({"area": "Mathematics\n", "name": "Topology"}, "area"),
+    ({"area": "Mathematics", "name": "Topology", "topics": ["Knots "]}, "topics.0"),
+])
+def test_taxonomy_names_are_refused_unless_clean(h: Catalog, body: dict, field: str) -> None:
+    r = h.client.post("/v1/subjects", json=body, headers=token(uuid.uuid4(), "staff"))
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == field, r.text
+    assert "one space" in r.json()["errors"][0]["reason"] or "letter or digit" in r.json()["errors"][0]["reason"]
+
+
+def test_retiring_a_subject_the_taxonomy_does_not_have_is_not_found(h: Catalog) -> None:
+    staff = token(uuid.uuid4(), "staff")
+    assert h.client.delete("/v1/subjects/mathematics.alchemy", headers=staff).status_code == 404
+    assert h.client.delete("/v1/subjects/mathematics.geometry", headers=staff).status_code == 204
+    assert h.client.delete("/v1/subjects/mathematics.geometry", headers=staff).status_code == 404  # retired already
+
+
 def test_an_approved_tutor_drafts_and_publishes_and_the_public_event_carries_the_listing(h: Catalog) -> None:
     tutor = uuid.uuid4()
     auth = token(tutor, "student", "tutor")
@@ -57,9 +78,14 @@ def test_an_approved_tutor_drafts_and_publishes_and_the_public_event_carries_the
     assert published.status_code == 200 and published.json()["status"] == "published"
 
     public = h.public_events()
-    assert [type(e).__name__ for e in public] == ["ListingPublished"]
+    assert [e.ce_type() for e in public] == ["alphapeer.catalog.ListingPublished.v2"]
     snap = public[0].listing  # type: ignore[attr-defined]
-    assert snap.rate.credits_per_hour == 12 and snap.place.lat == 51.5246 and snap.subjects[0].level == "advanced"
+    assert snap.rate.credits_per_hour == 12 and snap.subjects[0].level == "advanced"
+    # The tutor's personal text travels sealed under their key, which catalog shares on catalog.keys.
+    vault = h.app.sealer
+    assert snap.bio.startswith("v1.") and "physics" not in snap.bio.lower()
+    assert vault.open(tutor, snap.bio) == h.LISTING["bio"]
+    assert json.loads(vault.open(tutor, snap.place))["lat"] == 51.5246
 
 
 def test_suspension_blocks_publishing_and_erasure_withdraws_listings(h: Catalog) -> None:
@@ -106,6 +132,16 @@ def test_a_redelivered_identity_event_changes_nothing(h: Catalog) -> None:
     ({"languages": ["English!"]}, "languages.0"),
     ({"teaching_styles": ["shouting"]}, "teaching_styles.0"),
     ({"title": "x"}, "title"),
+    ({"title": "Mechanics "}, "title"),  # taken as sent: white space at either end is refused, not trimmed
+    ({"rate": {"credits_per_hour": None}}, "rate.credits_per_hour"),  # may be left out, not null
+    ({"rate": {"credits_per_hour": "12"}}, "rate.credits_per_hour"),
+    ({"rate": {"amount_minor_per_hour": 1000, "currency": None}}, "rate.currency"),
+    ({"place": {"campus": " Main campus"}}, "place.campus"),
+    ({"place": {"lon": 0}}, "place"),
+    ({"place": {"travel_radius_km": 2}}, "place"),  # a campus, a point, or both
+    ({"bio": "I draw\x00everything"}, "bio"),
+    ({"trial": {"minutes": 15, "free": "yes"}}, "trial.free"),
+    ({"tagline": "unknown fields are refused"}, "tagline"),
 ])
 def test_bad_listings_are_refused_with_the_field_and_store_nothing(h: Catalog, change: dict, field: str) -> None:
     tutor = uuid.uuid4()
@@ -121,7 +157,10 @@ def test_a_patch_changes_what_it_names_and_the_listing_must_still_hold_together(
     tutor = uuid.uuid4()
     auth = token(tutor, "tutor")
     lid = h.draft(tutor)
-    r = h.client.patch(f"/v1/listings/{lid}", json={"title": "  Mechanics, gently  ", "session_minutes": [90]},
+    # Text is taken as sent: white space at either end is refused, not trimmed.
+    padded = h.client.patch(f"/v1/listings/{lid}", json={"title": "  Mechanics, gently  "}, headers=auth)
+    assert padded.status_code == 422 and padded.json()["errors"][0]["field"] == "title", padded.text
+    r = h.client.patch(f"/v1/listings/{lid}", json={"title": "Mechanics, gently", "session_minutes": [90]},
                        headers=auth)
     assert r.status_code == 200, r.text
     changed = r.json()
@@ -150,6 +189,14 @@ def test_a_subject_retired_later_stays_on_its_listings(h: Catalog) -> None:
     chosen_again = h.client.patch(f"/v1/listings/{lid}", json={"subjects": h.LISTING["subjects"]}, headers=auth)
     assert chosen_again.status_code == 422
     assert chosen_again.json()["errors"][0]["field"] == "subjects.0.subject_id"
+
+
+def test_whole_numbers_and_lines_of_free_text_are_taken_as_json_says(h: Catalog) -> None:
+    r = h.client.post("/v1/listings", json={**h.LISTING, "rate": {"credits_per_hour": 12.0},
+                                            "bio": "Physics student.\n\nI draw everything."},
+                      headers=token(uuid.uuid4(), "tutor"))
+    assert r.status_code == 201, r.text
+    assert r.json()["rate"]["credits_per_hour"] == 12 and r.json()["bio"] == "Physics student.\n\nI draw everything."
 
 
 def test_free_volunteer_listing_is_allowed(h: Catalog) -> None:
@@ -222,6 +269,9 @@ def test_promotions_have_rules_and_reach_the_public_stream(h: Catalog) -> None:
         ({"code": "BOTH", "percent_off": 10, "credits_off": 2, "expires_at": future}, "percent_off"),
         ({"code": "PAST", "credits_off": 2, "expires_at": "2020-01-01T00:00:00+00:00"}, "expires_at"),
         ({"code": "NAIVE", "credits_off": 2, "expires_at": "2030-01-01T00:00:00"}, "expires_at"),
+        ({"code": "EPOCH", "credits_off": 2, "expires_at": 1893456000}, "expires_at"),  # RFC 3339 text only
+        ({"code": "NONE", "expires_at": future}, "percent_off"),  # one of percent_off and credits_off
+        ({"code": "NULL", "percent_off": None, "credits_off": 2, "expires_at": future}, "percent_off"),
     ):
         r = h.client.post(f"/v1/listings/{lid}/promotions", headers=auth, json=body)
         if field is None:
@@ -266,6 +316,8 @@ def test_a_course_is_authored_published_enrolled_and_retired_without_leaking_ans
     assert h.client.post(f"/v1/courses/{cid}/enrolments", json={},
                          headers=token(student, "student")).status_code == 409
     assert h.client.post(f"/v1/courses/{cid}/publish", headers=token(creator, "creator")).status_code == 200
+    assert h.client.post(f"/v1/courses/{cid}/enrolments", json={},
+                         headers=token(creator, "creator", "student")).status_code == 403  # not in their own
     seen = h.client.get(f"/v1/courses/{cid}", headers=token(student, "student")).json()
     assert "answer" not in seen["syllabus"][0]["quiz"][0] and seen["syllabus"][0]["quiz"][0]["choices"]
     enrolled = h.client.post(f"/v1/courses/{cid}/enrolments", json={"funded_by": str(funder)},
@@ -373,7 +425,7 @@ def test_learners_progress_through_quizzes_levels_and_completion(h: Catalog) -> 
 
 @pytest.mark.parametrize(("path", "body", "status", "field"), [
     ("modules/1/attempts", {"answers": [1]}, 422, "answers"),
-    ("modules/7/attempts", {"answers": [1]}, 422, "module"),
+    ("modules/7/attempts", {"answers": [1]}, 404, None),  # no such module: the path names nothing
     ("modules/1/attempts", {"answers": ["b", 0]}, 422, "answers.0"),
     ("modules/1/complete", None, 409, None),  # a quiz module is passed by its quiz
     ("modules/0/attempts", {"answers": []}, 409, None),  # a reading has no quiz

@@ -72,6 +72,9 @@ PUBLIC = {
     ("POST", "/v1/auth/refresh"), ("POST", "/v1/auth/logout"), ("GET", "/.well-known/jwks.json"),
     ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/openapi.json"), ("GET", "/docs"),
     ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc"),
+    ("POST", "/v1/auth/password-reset"), ("POST", "/v1/auth/password-reset/confirm"),
+    # Public, authenticated by the provider's signature (tests/test_background_checks.py).
+    ("POST", "/v1/background-checks/{provider}/webhooks"),
 }
 
 
@@ -83,7 +86,7 @@ def test_every_non_public_route_refuses_an_anonymous_caller(client: TestClient) 
         if (method, path) in PUBLIC:
             continue
         url = path.replace("{user_id}", str(uuid.uuid4())).replace("{application_id}", str(uuid.uuid4()))
-        url = url.replace("{role}", "tutor")
+        url = url.replace("{role}", "tutor").replace("{document_id}", str(uuid.uuid4()))
         r = client.request(method, url)
         assert r.status_code == 401, (method, path, r.status_code)
         assert r.headers["content-type"].startswith("application/problem+json")
@@ -198,7 +201,7 @@ def test_idempotency_key_replays_the_first_response_and_refuses_a_different_body
     assert first.status_code == again.status_code == 201
     assert first.json() == again.json() and again.headers.get("idempotent-replayed") == "true"
     other = client.post("/v1/auth/register", json={**body, "display_name": "Other"}, headers={"Idempotency-Key": "k-1"})
-    assert other.status_code == 422 and other.json()["errors"][0]["field"] == "Idempotency-Key"
+    assert other.status_code == 409 and other.json()["errors"][0]["field"] == "Idempotency-Key"
 
 
 def test_verification_refresh_rotation_and_reuse_detection(client: TestClient) -> None:

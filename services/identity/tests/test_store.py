@@ -150,7 +150,8 @@ def test_events_stored_under_the_old_module_still_load(app: IdentityApplication,
     assert total == rewritten > 5
 
     fresh = type(app)(env=db.eventsourcing_env(), vault=app.vault, lookup_key=app.lookup_key, tokens=app.tokens,
-                      mailer=app.mailer, documents=app.documents, background=app.background)
+                      mailer=app.mailer, documents=app.documents, background=app.background,
+                      throttle=app.throttle, access_log=app.access_log)
     try:
         user: Any = fresh.repository.get(uid)
         assert isinstance(user, User) and user.headline == "from before the split"

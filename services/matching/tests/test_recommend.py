@@ -198,8 +198,13 @@ def test_a_tutor_is_not_recommended_to_themselves(feed: Feed) -> None:
     ({"goal": "algebra", "budget_credits": -5}, "budget_credits"),
     ({"goal": "algebra", "near": "here"}, "near"),
     ({"goal": "algebra", "within_km": 3}, "within_km"),
-    ({"goal": "algebra", "preferred_times": ["someday 18:00-20:00"]}, "preferred_times[0]"),
-    ({"goal": "algebra", "preferred_times": ["tue 20:00-18:00"]}, "preferred_times[0]"),
+    ({"goal": "algebra", "preferred_times": ["someday 18:00-20:00"]}, "preferred_times.0"),
+    ({"goal": "algebra", "preferred_times": ["tue 20:00-18:00"]}, "preferred_times.0"),
+    ({"goal": " algebra"}, "goal"),  # taken as sent: nothing to trim
+    ({"goal": "algebra", "near": "51.5,-0.1", "within_km": None}, "within_km"),  # left out, not null
+    ({"goal": "algebra", "limit": 5.5}, "limit"),
+    ({"goal": "algebra", "verified_only": "yes"}, "verified_only"),
+    ({"goal": "algebra", "vibes": "good"}, "vibes"),  # unknown fields are refused
     ({"goal": "algebra", "level": "guru"}, "level"),
     ({"goal": "algebra", "limit": 500}, "limit"),
 ])

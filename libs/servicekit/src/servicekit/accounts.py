@@ -24,7 +24,9 @@ from alphapeer_contracts import identity as idc
 from alphapeer_contracts.base import IntegrationEvent
 from servicekit.auth import Principal
 from servicekit.database import Cursor, Database
+from servicekit.idempotency import IDEMPOTENCY_DDL
 from servicekit.problems import Problem
+from servicekit.shredding import KEYRING_DDL
 from servicekit.subscriber import Delivery, ProjectionReaction
 
 BLOCKS_DDL = [
@@ -45,11 +47,12 @@ HANDLES = {idc.UserSuspended.ce_type(), idc.UserReinstated.ce_type(), idc.UserEr
 
 
 class AccountBlocks:
-    def __init__(self, db: Database, refresh_interval: float = 0.2) -> None:
+    def __init__(self, db: Database, refresh_interval: float = 0.2, keyring: bool = False) -> None:
         self.db = db
         self.refresh_interval = refresh_interval
+        self.keyring = keyring
         self.reaction = ProjectionReaction(db, self._apply, name="accounts")
-        db.execute_script(BLOCKS_DDL)
+        db.execute_script([*BLOCKS_DDL, *IDEMPOTENCY_DDL, *(KEYRING_DDL if keyring else [])])
         self._state: dict[str, str] = {}
         self._version = 0
         self._read_at = 0.0
@@ -57,8 +60,7 @@ class AccountBlocks:
 
     # -- from identity's events ---------------------------------------------------------
 
-    @staticmethod
-    def _apply(cur: Cursor, event: IntegrationEvent, delivery: Delivery) -> None:
+    def _apply(self, cur: Cursor, event: IntegrationEvent, delivery: Delivery) -> None:
         user_id = str(getattr(event, "user_id", ""))
         if isinstance(event, idc.UserSuspended):
             state = "suspended"
@@ -66,6 +68,7 @@ class AccountBlocks:
             state = "active"
         elif isinstance(event, idc.UserErased):
             state = "erased"
+            self._erase(cur, user_id)
         else:
             return
         # Erasure is final: nothing that arrives after it brings the account back.
@@ -75,6 +78,14 @@ class AccountBlocks:
             " WHERE account_blocks.state <> 'erased'",
             (user_id, state),
         )
+
+    def _erase(self, cur: Cursor, user_id: str) -> None:
+        """What every service holds of an erased user because the kit keeps it: the answers
+        kept for their Idempotency-Keys (they may quote their name), and the keys that open
+        the personal text other services sent about them (so nothing here reads it again)."""
+        cur.execute("DELETE FROM idempotency_keys WHERE scope = %s", (f"user:{user_id}",))
+        if self.keyring:
+            cur.execute("DELETE FROM keyring WHERE subject_id = %s", (user_id,))
 
     # -- in every request ------------------------------------------------------------
 
@@ -104,6 +115,16 @@ class AccountBlocks:
             self._read_at = time.monotonic()
         finally:
             self._lock.release()
+
+    @property
+    def version(self) -> int:
+        """The latest change this replica has read (``/metrics``)."""
+        return self._version
+
+    def counts(self) -> dict[str, int]:
+        """How many accounts this replica refuses, by state (``/metrics``)."""
+        states = list(self._state.values())
+        return {state: states.count(state) for state in set(states)}
 
     def state_of(self, user_id: Any) -> str:
         self.refresh()

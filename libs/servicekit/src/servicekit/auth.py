@@ -16,7 +16,8 @@ from uuid import UUID
 
 import httpx
 import jwt
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from alphapeer_contracts.vocabulary import ROLES, STAFF_ROLES
 from servicekit.problems import Problem
@@ -131,8 +132,15 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def current_principal(request: Request) -> Principal:
-    """FastAPI dependency: the verified caller."""
+#: The OpenAPI security scheme every protected route declares (its "Authorize" button):
+#: FastAPI lists it on each route that depends on ``current_principal``, and on no other.
+BEARER = HTTPBearer(auto_error=False, scheme_name="bearerAuth", bearerFormat="JWT",
+                    description="An RS256 access token from identity (`POST /v1/auth/login`), verified against "
+                                "identity's JWKS.")
+
+
+def principal_of(request: Request) -> Principal:
+    """The verified caller of a request (cached on it), or a 401/403 problem."""
     cached = getattr(request.state, "principal", None)
     if isinstance(cached, Principal):
         return cached
@@ -145,13 +153,18 @@ def current_principal(request: Request) -> Principal:
     return principal
 
 
+def current_principal(request: Request, _: HTTPAuthorizationCredentials | None = Security(BEARER)) -> Principal:
+    """FastAPI dependency: the verified caller."""
+    return principal_of(request)
+
+
 def optional_principal(request: Request) -> Principal | None:
     """FastAPI dependency for public routes that show more to some callers (an owner, staff):
     the verified caller, or None without an Authorization header. A header that does not
     verify is still refused (401): a forged token is never treated as anonymous."""
     if not request.headers.get("authorization"):
         return None
-    return current_principal(request)
+    return principal_of(request)
 
 
 def require_roles(*roles: str) -> Callable[..., Principal]:

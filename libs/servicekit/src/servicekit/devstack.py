@@ -14,7 +14,10 @@ import sys
 import time
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from servicekit.settings import ServiceSettings
 
 
 def tansu_binary() -> Path:
@@ -97,12 +100,19 @@ def start_tansu(port: int, log_path: Path | None = None, *, tied_to_parent: bool
     return proc
 
 
-async def consume_all(bootstrap: str, topic: str, *, expect: int, timeout: float = 20.0) -> list[Any]:
+async def consume_all(bootstrap: str | ServiceSettings, topic: str, *, expect: int, timeout: float = 20.0
+                      ) -> list[Any]:
     """Read a topic from the beginning with a plain aiokafka consumer (no group) until
-    ``expect`` records arrived or the deadline passed; returns the records."""
+    ``expect`` records arrived or the deadline passed; returns the records. ``bootstrap``
+    is an address, or settings naming the cluster and how to reach it (TLS, SASL)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
+    from servicekit import kafka
+    from servicekit.settings import ServiceSettings
+
+    settings = bootstrap if isinstance(bootstrap, ServiceSettings) else \
+        ServiceSettings(kafka_bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(**kafka.client_options(settings), enable_auto_commit=False,
                                 auto_offset_reset="earliest")
     await consumer.start()
     records: list[Any] = []

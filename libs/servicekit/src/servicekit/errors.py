@@ -10,9 +10,12 @@ base                status  meaning
 ``Forbidden``       403     the caller may not do this, whatever their roles
 ``NotFound``        404     no such thing (or not visible to this caller)
 ``Conflict``        409     contradicts the current state (already done, not possible now)
+``TooManyRequests`` 429     the caller asked too often; ``retry_after`` seconds until it may
+``Unavailable``     503     a resource is saturated or away; ``retry_after`` seconds
 ==================  ======  ============================================================
 
 A subclass may set ``title`` (the problem document's title) to say more than the status.
+A refusal with ``retry_after`` set is answered with that ``Retry-After`` header.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ class DomainError(Exception):
 
     status: ClassVar[int] = 400
     title: ClassVar[str] = "Rejected"
+    #: Seconds after which the same request may succeed (the answer's Retry-After), if known.
+    retry_after: int | None = None
 
     def __init__(self, message: str = "", field: str | None = None) -> None:
         super().__init__(message)
@@ -70,3 +75,25 @@ class NotFound(DomainError):
 class Conflict(DomainError):
     status = 409
     title = "Conflict"
+
+
+class TooManyRequests(DomainError):
+    """The caller (an account, an address) asked too often; it may again in ``retry_after`` s."""
+
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, message: str, retry_after: int, field: str | None = None) -> None:
+        super().__init__(message, field=field)
+        self.retry_after = max(1, int(retry_after))
+
+
+class Unavailable(DomainError):
+    """A resource is saturated or away for now (not the caller's fault); retry later."""
+
+    status = 503
+    title = "Service unavailable"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))

@@ -33,6 +33,7 @@ from eventsourcing.persistence import (
     StoredEvent,
     Tracking,
 )
+from eventsourcing.postgres import PostgresFactory as _PostgresFactory
 
 from servicekit import context, errors, telemetry
 
@@ -63,6 +64,28 @@ def retry_on_conflict(attempts: int = 10) -> Callable[[Callable[P, R]], Callable
         return retried
 
     return wrap
+
+
+class PostgresFactory(_PostgresFactory):
+    """eventsourcing's PostgreSQL persistence, given the connection parameters it does not
+    take itself: its ``POSTGRES_*`` settings are host, port, user, password and database
+    only, so TLS (``sslmode``, ``sslrootcert``, client certificates), ``application_name``,
+    ``target_session_attrs``... from ``ALPHAPEER_DATABASE_URL`` arrive as one libpq string in
+    ``POSTGRES_CONNECT_PARAMS`` and are added to every connection of its pool
+    (``PERSISTENCE_MODULE=servicekit.eventstore:PostgresFactory``, set by
+    :meth:`servicekit.database.Database.eventsourcing_env`)."""
+
+    POSTGRES_CONNECT_PARAMS = "POSTGRES_CONNECT_PARAMS"
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        extra = self.env.get(self.POSTGRES_CONNECT_PARAMS)
+        if extra:
+            from psycopg.conninfo import conninfo_to_dict
+
+            pool = self.datastore.pool
+            assert isinstance(pool.kwargs, dict)  # the library passes a dict; opened on first use
+            pool.kwargs.update(conninfo_to_dict(extra))
 
 
 #: Key under which the work context rides inside a stored event's state.

@@ -30,17 +30,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.responses import Response
 
-from servicekit import context, errors, telemetry
+from servicekit import bodies, context, errors, openapi, telemetry
 from servicekit.auth import TokenVerifier
 from servicekit.blobstore import BlobNotFound, BlobStoreError
 from servicekit.database import Database
 from servicekit.idempotency import IdempotencyMiddleware, IdempotencyStore
+from servicekit.metrics import ServiceMetrics
 from servicekit.problems import PROBLEM_JSON, Problem
 from servicekit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
-ReadinessCheck = Callable[[], Awaitable[None]]
+#: Raises when not ready; may return a detail to show instead of "ok" (e.g. who publishes).
+ReadinessCheck = Callable[[], Awaitable[str | None]]
 Lifespan = Callable[[FastAPI], Any]
 
 
@@ -67,13 +69,24 @@ def _field_of(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+def _reason(error: Any) -> str:
+    """Pydantic's message, or for a pattern with a registered reason (servicekit.bodies) that
+    reason rather than the regular expression."""
+    if error.get("type") == "string_pattern_mismatch":
+        reason = bodies.PATTERN_REASONS.get(str((error.get("ctx") or {}).get("pattern")))
+        if reason:
+            return reason
+    return str(error.get("msg", "invalid"))
+
+
 def problem_for(exc: errors.DomainError) -> Problem:
     """A domain refusal as a problem document: status and title from its class, the field
-    at fault (if any) in ``errors``."""
+    at fault (if any) in ``errors``, ``Retry-After`` when the refusal says when to retry."""
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
     if exc.field:
         return Problem(exc.status, exc.title, f"{exc.field}: {exc.reason}",
-                       errors=[{"field": exc.field, "reason": exc.reason}])
-    return Problem(exc.status, exc.title, str(exc) or exc.title)
+                       errors=[{"field": exc.field, "reason": exc.reason}], headers=headers)
+    return Problem(exc.status, exc.title, str(exc) or exc.title, headers=headers)
 
 
 def _unavailable_errors() -> tuple[type[Exception], ...]:
@@ -107,6 +120,10 @@ class ContextMiddleware(BaseHTTPMiddleware):
         ):
             response = await call_next(request)
             span.set_attribute("http.response.status_code", response.status_code)
+            route = getattr(request.scope.get("route"), "path", None)
+            if isinstance(route, str):  # named by the route's template: a span name is never an id
+                span.update_name(f"{request.method} {route}")
+                span.set_attribute("http.route", route)
         response.headers["X-Request-ID"] = rid
         response.headers["X-Correlation-ID"] = correlation
         return response
@@ -123,6 +140,7 @@ def create_gateway(
     lifespan: Lifespan | None = None,
     on_shutdown: list[Callable[[], None]] | None = None,
     version: str = "1.0.0",
+    metrics: ServiceMetrics | None = None,
 ) -> FastAPI:
     checks = dict(readiness or {})
 
@@ -147,7 +165,12 @@ def create_gateway(
                 except Exception:
                     log.warning("error while closing", exc_info=True)
 
-    app = FastAPI(title=title, description=description, version=version, lifespan=_lifespan)
+    # FastAPI's own telemetry off: the kit makes the one server span per request (below; a
+    # second would be its sibling, and FastAPI's records query strings), the Prometheus
+    # metrics and the access log (servicekit.metrics).
+    app = FastAPI(title=title, description=description, version=version, lifespan=_lifespan,
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
+    openapi.install(app)  # the document also says what the kit answers on every route
     app.state.settings = settings
     app.state.db = db
     app.state.verifier = verifier
@@ -162,7 +185,7 @@ def create_gateway(
         for e in exc.errors():
             field = _field_of(e.get("loc", ()))
             if all(x["field"] != field for x in errors):  # one reason per field, the first
-                errors.append({"field": field, "reason": e.get("msg", "invalid")})
+                errors.append({"field": field, "reason": _reason(e)})
         detail = "; ".join(f"{e['field']}: {e['reason']}" for e in errors)
         return problem_response(request, Problem(422, "Invalid request", detail, errors=errors))
 
@@ -220,8 +243,8 @@ def create_gateway(
         ok = True
         for name, check in checks.items():
             try:
-                await asyncio.wait_for(check(), timeout=3.0)
-                results[name] = "ok"
+                detail = await asyncio.wait_for(check(), timeout=3.0)
+                results[name] = detail if isinstance(detail, str) and detail else "ok"
             except Exception as exc:  # report, do not raise: this is the report
                 ok = False
                 results[name] = f"{type(exc).__name__}: {exc}"[:300]
@@ -231,8 +254,10 @@ def create_gateway(
         return JSONResponse({**body, "type": "https://alphapeer.dev/problems/not-ready", "title": "Not ready",
                              "status": 503}, status_code=503, media_type=PROBLEM_JSON)
 
-    # Outermost last: CORS → context/tracing → idempotency → routes.
+    # Outermost last: CORS → context/tracing → metrics/access log → idempotency → routes.
     app.add_middleware(IdempotencyMiddleware, store=IdempotencyStore(db))
+    if metrics is not None:  # GET /metrics; request metrics and the access log, inside the request's context
+        metrics.install(app, access_log=settings.access_log, token=settings.metrics_token)
     app.add_middleware(ContextMiddleware)
     if settings.cors_origin_list:
         app.add_middleware(

@@ -1,6 +1,7 @@
 """``Idempotency-Key`` on unsafe requests: a retried request with the same key gets the
 first response back instead of doing the work twice; the same key with a different
-request is refused; a key whose first request is still running answers 409.
+request is refused (409, naming the header); a key whose first request is still running
+answers 409 too.
 
 Keys belong to the authenticated caller (the token's subject), not to the token: a client
 that refreshed its access token between two tries of one request is the same caller, and
@@ -128,10 +129,15 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
         fingerprint = hashlib.sha256(
             b"\n".join([request.method.encode(), request.url.path.encode(), request.url.query.encode(), body])
         ).hexdigest()
+        if scope == "anonymous":
+            # Anyone may pick any key: an anonymous key names a request only together with the
+            # request itself, so one client's key never answers (or blocks) another's request.
+            scope = f"anonymous:{fingerprint}"
         outcome, stored = await asyncio.to_thread(self.store.begin, scope, key, fingerprint)
         if outcome == "mismatch":
+            # 409, not 422: the request itself is valid; the key is already bound to another one.
             return problem_response(
-                request, Problem(422, "Idempotency-Key reused",
+                request, Problem(409, "Idempotency-Key reused",
                                  "Idempotency-Key: this key was used with a different request",
                                  errors=[{"field": "Idempotency-Key", "reason": "used with a different request"}])
             )

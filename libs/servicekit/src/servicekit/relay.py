@@ -5,9 +5,19 @@
   keyed by aggregate id with CloudEvents headers; the position advances only after the
   broker acknowledged (acks=all). A crash in between republishes, never loses.
 - One active relay per service: a PostgreSQL advisory lock on a held connection. Other
-  replicas stand by.
+  replicas stand by, and their ``/readyz`` says who holds it, since when and when it last
+  gave a sign of life (a lease row the holder refreshes). A holder that goes silent without
+  closing its connection — its node crashed, its process froze, its network went — does
+  not keep the lock: the lock's session has ``idle_session_timeout`` (and TCP keepalives)
+  of ``ALPHAPEER_RELAY_LOCK_TIMEOUT``, so PostgreSQL ends it and a standby takes over
+  within that bound. A live holder touches the session more often than that, even in the
+  middle of a long publish.
 - A translator that raises stops the topic at that event (never skipped, never out of
   order): logged at error level once and reported on ``/readyz`` until fixed.
+- Creates ``<service>.events`` with its configured shape (:func:`servicekit.kafka.event_topic`:
+  partitions, replication factor, ``retention.ms=-1``) unless topics are declared to the
+  cluster, and reaches Kafka with the settings every client of the kit uses
+  (:func:`servicekit.kafka.client_options`).
 - Notices a broker that lost what was published (the embedded broker keeps topics in
   memory; a cluster may be rebuilt) by comparing the offsets it recorded with the topic's
   end offsets, at start, after errors, periodically while idle, and on every ack; then it
@@ -24,19 +34,20 @@ import contextlib
 import json
 import logging
 import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, OffsetOutOfRangeError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, OffsetOutOfRangeError
 from eventsourcing.persistence import Notification
 from opentelemetry import trace
 
 from alphapeer_contracts.base import IntegrationEvent
-from servicekit import envelope, telemetry
+from servicekit import envelope, kafka, telemetry
 from servicekit.database import Database
 from servicekit.eventstore import ContextMapper, ServiceApplication
 from servicekit.settings import ServiceSettings
@@ -54,11 +65,24 @@ OUTBOX_DDL = [
         offsets TEXT NOT NULL,
         updated_at DOUBLE PRECISION NOT NULL
     )""",
+    # Who holds the relay lock, for the standbys' /readyz (the lock itself is the advisory lock).
+    """CREATE TABLE IF NOT EXISTS relay_lease (
+        topic TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        backend_pid INTEGER NOT NULL,
+        acquired_at TIMESTAMPTZ NOT NULL,
+        heartbeat_at TIMESTAMPTZ NOT NULL
+    )""",
 ]
 
 
 class BrokerLostHistory(Exception):
     """The topic holds fewer messages than the relay knows it published."""
+
+
+class RelayLockLost(RuntimeError):
+    """The lock's session ended (PostgreSQL ended a silent session, or the server went):
+    another relay may publish now; this one stands by."""
 
 
 class TranslationFailed(Exception):
@@ -76,20 +100,70 @@ class TranslationFailed(Exception):
 
 class RelayLock:
     """Held for as long as this relay is the active one: a PostgreSQL advisory lock on a
-    connection of its own, so a crashed holder's lock is freed with its session."""
+    connection of its own, so a crashed holder's lock is freed with its session.
 
-    def __init__(self, db: Database, name: str) -> None:
+    The session is bounded: once held, PostgreSQL ends it after ``timeout`` seconds without
+    a statement (``idle_session_timeout``, PostgreSQL 14+) or when TCP keepalives go
+    unanswered; the client side gives up on a silent server as fast (libpq keepalives,
+    ``tcp_user_timeout``). The holder proves it is alive well within that (``heartbeat``,
+    which also dates the lease row the standbys read)."""
+
+    def __init__(self, db: Database, name: str, timeout: float = 30.0, topic: str = "") -> None:
         self.db = db
         self.name = name
+        self.topic = topic or f"{name}.events"
+        self.timeout = timeout
+        self.holder = f"{socket.gethostname()} pid {os.getpid()}"
         self._conn: Any = None
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        probe = max(1, int(self.timeout / 3))
+        return psycopg.connect(self.db.conninfo(
+            application_name=f"alphapeer-relay {self.name} {self.holder}"[:63],
+            keepalives=1, keepalives_idle=probe, keepalives_interval=max(1, probe // 2), keepalives_count=3,
+            tcp_user_timeout=int(self.timeout * 1000), connect_timeout=max(2, int(self.timeout))),
+            autocommit=True)
 
     def try_acquire(self) -> bool:
         import psycopg
 
-        if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.db.conninfo(), autocommit=True)
-        row = self._conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (f"outbox:{self.name}",)).fetchone()
-        return bool(row and row[0])
+        for attempt in (1, 2):
+            if self._conn is None or self._conn.closed:
+                self._conn = self._connect()
+            try:
+                row = self._conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
+                                         (f"outbox:{self.name}",)).fetchone()
+                break
+            except (psycopg.OperationalError, psycopg.InterfaceError):
+                self.release()  # a session the server ended (it had been ours, or the server restarted)
+                if attempt == 2:
+                    raise
+        if not (row and row[0]):
+            return False
+        self._bound_session()
+        self._conn.execute(
+            f'INSERT INTO "{self.db.schema}".relay_lease (topic, holder, backend_pid, acquired_at, heartbeat_at) '
+            "VALUES (%s, %s, pg_backend_pid(), now(), now()) ON CONFLICT (topic) DO UPDATE SET "
+            "holder = excluded.holder, backend_pid = excluded.backend_pid, heartbeat_at = excluded.heartbeat_at, "
+            # Taken again by the same session (after an error): still held since the first time.
+            "acquired_at = CASE WHEN relay_lease.backend_pid = excluded.backend_pid THEN relay_lease.acquired_at "
+            "ELSE excluded.acquired_at END", (self.topic, self.holder))
+        return True
+
+    def _bound_session(self) -> None:
+        import psycopg
+
+        probe = max(1, int(self.timeout / 3))
+        for setting, value in (("tcp_keepalives_idle", probe), ("tcp_keepalives_interval", max(1, probe // 2)),
+                               ("tcp_keepalives_count", 3), ("idle_session_timeout", f"{int(self.timeout * 1000)}ms")):
+            try:
+                self._conn.execute(f"SET {setting} = '{value}'")
+            except psycopg.errors.UndefinedObject:  # PostgreSQL before 14: no idle_session_timeout
+                log.warning("PostgreSQL cannot end an idle session: a frozen relay lock holder keeps the lock "
+                            "until its connection breaks (a crashed node: TCP keepalives, about %s s)",
+                            probe + 3 * max(1, probe // 2), extra={"fields": {"setting": setting}})
 
     def still_held(self) -> bool:
         try:
@@ -97,6 +171,38 @@ class RelayLock:
         except Exception:
             return False
         return True
+
+    def heartbeat(self) -> bool:
+        """Proves the holder alive (to PostgreSQL's idle timeout and to the standbys)."""
+        try:
+            cur = self._conn.execute(f'UPDATE "{self.db.schema}".relay_lease SET heartbeat_at = now() '
+                                     "WHERE topic = %s AND backend_pid = pg_backend_pid()", (self.topic,))
+        except Exception:
+            return False
+        return bool(cur.rowcount)
+
+    def describe_holder(self) -> str:
+        """For a standby's ``/readyz``: who holds the lock, since when, last sign of life."""
+        if self._conn is None or self._conn.closed:
+            return "standby"
+        try:
+            row = self._conn.execute(
+                "SELECT holder, backend_pid, acquired_at, extract(epoch FROM now() - heartbeat_at), "
+                "EXISTS (SELECT 1 FROM pg_locks l WHERE l.pid = relay_lease.backend_pid AND l.locktype = 'advisory' "
+                f'AND l.granted) FROM "{self.db.schema}".relay_lease WHERE topic = %s', (self.topic,)).fetchone()
+        except Exception as exc:
+            return f"standby (cannot read who holds the relay lock: {type(exc).__name__}: {exc})"
+        if row is None:
+            return "standby: waiting for the relay lock"
+        holder, pid, since, silent, holding = row
+        if not holding:
+            return f"standby: the last holder ({holder}) is gone; the lock is free"
+        text = (f"standby: {self.topic} is published by {holder} (PostgreSQL session {pid}) since "
+                f"{since.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ}, last heartbeat {float(silent):.0f} s ago")
+        if float(silent) > self.timeout + 5:
+            text += (f"; silent for longer than ALPHAPEER_RELAY_LOCK_TIMEOUT={self.timeout:g}s and PostgreSQL has "
+                     "not ended its session (idle_session_timeout needs PostgreSQL 14+): nothing is published")
+        return text
 
     def release(self) -> None:
         if self._conn is not None:
@@ -117,6 +223,8 @@ class RelayStatus:
     offsets: Marks = field(default_factory=dict)
     #: Set while publishing is stopped at an event the translator cannot translate.
     stalled: TranslationFailed | None = None
+    #: A standby's view of the active relay (who holds the lock, since when).
+    holder: str = ""
 
     def check(self) -> None:
         """Readiness: raises what keeps this relay (when it is the active one) from publishing."""
@@ -124,6 +232,12 @@ class RelayStatus:
             raise RuntimeError(f"outbox relay stalled: {self.stalled}")
         if self.active and not self.connected:
             raise ConnectionError(self.last_error or "outbox relay not connected to the broker")
+
+    def describe(self) -> str:
+        """Readiness detail: which relay publishes (this one, or who, since when)."""
+        if self.active:
+            return f"active: publishing, position {self.position}"
+        return self.holder or "standby"
 
 
 class OutboxRelay:
@@ -143,8 +257,9 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._lock = RelayLock(db, settings.service_name)
+        self._lock = RelayLock(db, settings.service_name, settings.relay_lock_timeout, settings.topic)
         self._producer: AIOKafkaProducer | None = None
+        self._beat: asyncio.Task[None] | None = None
         self._tracer = telemetry.tracer("servicekit.relay")
         db.execute_script(OUTBOX_DDL)
         app.add_save_hook(self._poke)
@@ -163,13 +278,25 @@ class OutboxRelay:
             try:
                 if not await asyncio.to_thread(self._lock.try_acquire):
                     self.status.active = False
-                    await self._sleep(2.0)
+                    holder = await asyncio.to_thread(self._lock.describe_holder)
+                    if "silent for longer" in holder and "silent for longer" not in self.status.holder:
+                        log.warning("outbox relay lock holder is silent and still holds the lock",
+                                    extra={"fields": {"topic": self.topic, "holder": holder}})
+                    self.status.holder = holder
+                    await self._sleep(min(2.0, self.settings.relay_lock_timeout / 3))
                     continue
-                self.status.active = True
+                self.status.active, self.status.holder = True, ""
+                if self._beat is None or self._beat.done():
+                    self._beat = asyncio.create_task(self._heartbeat(), name="relay-lock-heartbeat")
                 await self._serve()
                 backoff = 0.5
             except asyncio.CancelledError:
                 raise
+            except RelayLockLost:
+                log.warning("outbox relay lost its lock; standing by", extra={"fields": {"topic": self.topic}})
+                self.status.active = False
+                await self._close_producer()
+                await asyncio.to_thread(self._lock.release)
             except TranslationFailed as exc:
                 if self.status.stalled is None or self.status.stalled.notification_id != exc.notification_id:
                     log.error("outbox relay stalled: a stored event cannot be translated; nothing after it is "
@@ -183,12 +310,17 @@ class OutboxRelay:
                 backoff = min(backoff * 2, 30.0)
             except Exception as exc:  # broker or database away: keep trying, lose nothing
                 self.status.connected = False
-                self.status.last_error = f"{type(exc).__name__}: {exc}"
+                self.status.last_error = (await kafka.explained(exc, self.settings) if isinstance(exc, KafkaError)
+                                          else f"{type(exc).__name__}: {exc}")
                 log.warning("outbox relay error, retrying", extra={"fields": {"error": self.status.last_error}})
                 await self._close_producer()
                 await self._sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
         await self._close_producer()
+        if self._beat is not None:
+            self._beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._beat
         self._lock.release()
         self.status.active = False
 
@@ -208,10 +340,20 @@ class OutboxRelay:
 
     # -- the loop --------------------------------------------------------------------
 
+    async def _heartbeat(self) -> None:
+        """Keeps the lock's session from PostgreSQL's idle timeout for as long as this relay
+        holds it and is alive — through long publishes and retry back-offs too. Ends when
+        the lock is lost (the loop notices and stands by)."""
+        while True:
+            await asyncio.sleep(self.settings.relay_lock_timeout / 3)
+            if not await asyncio.to_thread(self._lock.heartbeat):
+                log.warning("outbox relay lost its lock's session", extra={"fields": {"topic": self.topic}})
+                return
+
     async def _serve(self) -> None:
         await self._ensure_topic()
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            **kafka.client_options(self.settings),
             acks="all",
             linger_ms=2,
             max_request_size=4 * 1024 * 1024,
@@ -227,7 +369,7 @@ class OutboxRelay:
         last_check = time.monotonic()
         while not self._stop.is_set():
             if not await asyncio.to_thread(self._lock.still_held):
-                raise RuntimeError("lost the relay lock")
+                raise RelayLockLost("lost the relay lock")
             batch = await asyncio.to_thread(self._select, position)
             if not batch:
                 if time.monotonic() - last_check > 5.0:
@@ -319,19 +461,7 @@ class OutboxRelay:
     # -- broker state ----------------------------------------------------------------
 
     async def _ensure_topic(self) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap_servers)
-        await admin.start()
-        try:
-            await admin.create_topics(
-                [NewTopic(self.topic, num_partitions=self.settings.topic_partitions, replication_factor=1)]
-            )
-        except TopicAlreadyExistsError:
-            pass
-        except KafkaError as exc:
-            if "already exists" not in str(exc).lower():
-                raise
-        finally:
-            await admin.close()
+        await kafka.ensure_topics(self.settings, [kafka.event_topic(self.settings)])
 
     async def _broker_lost(self, position: int, marks: Marks) -> bool:
         """Is the last message we published to each partition still there?
@@ -340,7 +470,7 @@ class OutboxRelay:
         embedded broker reports them per batch, not per record; see FIELD-NOTES.)"""
         if position == 0 or not marks:
             return False
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap_servers,
+        consumer = AIOKafkaConsumer(**kafka.client_options(self.settings),
                                     enable_auto_commit=False, auto_offset_reset="none")
         await consumer.start()
         try:

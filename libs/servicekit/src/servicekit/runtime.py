@@ -13,9 +13,11 @@ from typing import Any, Protocol
 
 import uvicorn
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
+from servicekit import kafka
 from servicekit.logs import setup_logging
 from servicekit.settings import ServiceSettings
 from servicekit.telemetry import setup_tracing
@@ -77,15 +79,22 @@ async def _start_broker(broker: KafkaBroker) -> None:
 _reachable_at: dict[str, float] = {}
 
 
-async def kafka_reachable(bootstrap: str, cache_seconds: float = 5.0) -> None:
-    """Readiness: the broker answers a metadata request (a success is cached briefly so
-    frequent probes do not open a connection each)."""
+async def kafka_reachable(settings: ServiceSettings | str, cache_seconds: float = 5.0) -> None:
+    """Readiness: the broker answers a metadata request, reached as every client of the
+    kit reaches it (TLS, SASL); a failure says why (refused credentials, an untrusted
+    certificate...). A success is cached briefly so frequent probes do not open a
+    connection each."""
+    if isinstance(settings, str):
+        settings = ServiceSettings(kafka_bootstrap_servers=settings)
+    bootstrap = settings.kafka_bootstrap_servers
     now = time.monotonic()
     if now - _reachable_at.get(bootstrap, -1e9) < cache_seconds:
         return
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+    producer = AIOKafkaProducer(**kafka.client_options(settings), request_timeout_ms=2000)
     try:
         await producer.start()
+    except KafkaError as exc:
+        raise ConnectionError(await kafka.explained(exc, settings)) from exc
     finally:
         await producer.stop()
     _reachable_at[bootstrap] = time.monotonic()

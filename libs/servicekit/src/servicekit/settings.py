@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -13,10 +13,28 @@ class ServiceSettings(BaseSettings):
     """What every service process needs. A service subclasses it for its own fields,
     keeping the prefix (``ALPHAPEER_IDENTITY_SECRET`` is ``identity_secret``)."""
 
-    model_config = SettingsConfigDict(env_prefix="ALPHAPEER_", extra="ignore")
+    # Errors name the setting, never its value: some values are secrets (database_url, passwords).
+    model_config = SettingsConfigDict(env_prefix="ALPHAPEER_", extra="ignore", hide_input_in_errors=True)
 
     service_name: str = "service"
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    #: How every Kafka client of the kit connects (servicekit.kafka): PLAINTEXT, SSL,
+    #: SASL_PLAINTEXT or SASL_SSL; SASL with PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = ""
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    #: PEM files: the CA that signed the brokers' certificates (empty: the system's CAs),
+    #: and a client certificate and key for mutual TLS.
+    kafka_ssl_cafile: str = ""
+    kafka_ssl_certfile: str = ""
+    kafka_ssl_keyfile: str = ""
+    kafka_ssl_key_password: SecretStr = SecretStr("")
+    kafka_ssl_check_hostname: bool = True
+    #: Create missing topics (<service>.events, <service>.dlq) with the shapes below; off
+    #: where topics are declared to the cluster (Strimzi KafkaTopic): then a missing one is
+    #: an error naming it.
+    kafka_create_topics: bool = True
     #: The PostgreSQL server (postgresql://user:pass@host:port/db); each service keeps its
     #: tables in a schema of its own. `make up` and the tests start a local one when unset.
     database_url: str = ""
@@ -25,6 +43,9 @@ class ServiceSettings(BaseSettings):
     data_dir: Path = Path("data")
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    #: Wraps the per-user keys of personal text shared on `<service>.keys` (crypto-shredding
+    #: across the bus): the same secret in every service. Must be set in production.
+    key_wrapping_secret: SecretStr = SecretStr("dev-only-key-wrapping-secret")
     #: Where gateways fetch identity's signing keys. Identity itself verifies locally.
     jwks_url: str = "http://127.0.0.1:8001/.well-known/jwks.json"
     jwt_issuer: str = "alphapeer-identity"
@@ -34,8 +55,27 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     otel_exporter: Literal["none", "console", "otlp"] = "none"
     otel_endpoint: str = ""
-    #: Partitions of ``<service>.events`` when the relay creates it.
+    #: One JSON line per HTTP request at INFO (``servicekit.access``); probes at DEBUG.
+    access_log: bool = True
+    #: When set, ``GET /metrics`` requires ``Authorization: Bearer <token>`` (for a port
+    #: reachable from outside the cluster); empty: open to whoever reaches the port.
+    metrics_token: str = ""
+    #: Partitions of ``<service>.events`` and ``<service>.dlq`` when the service creates them.
     topic_partitions: int = Field(default=3, ge=1)
+    #: Replicas of each partition (3 on a production cluster; 1 on a single broker).
+    topic_replication_factor: int = Field(default=1, ge=1)
+    #: ``min.insync.replicas`` of the service's topics; 0 = the broker's default.
+    topic_min_insync_replicas: int = Field(default=0, ge=0)
+    #: How long dead letters are kept (event topics keep everything: retention.ms=-1).
+    topic_dlq_retention_ms: int = Field(default=30 * 24 * 3600 * 1000, ge=3600 * 1000)
+    #: Create the schema, tables and seed data at start (make up, tests, the dev overlay);
+    #: false where a migration Job does it (`alphapeer-<service> migrate`): replicas then
+    #: only check that what they need exists, waiting up to ``migrate_wait_seconds``.
+    migrate_on_start: bool = True
+    migrate_wait_seconds: float = Field(default=30.0, ge=0)
+    #: How long the outbox relay's lock holder may go silent (crashed node, frozen
+    #: process, lost network) before PostgreSQL ends its session and a standby takes over.
+    relay_lock_timeout: float = Field(default=30.0, ge=1.0)
     relay_enabled: bool = True
     #: Consume other services' topics (off in in-process gateway tests).
     subscribers_enabled: bool = True
@@ -60,6 +100,15 @@ class ServiceSettings(BaseSettings):
         if value and not value.replace("_", "").isalnum():
             raise ValueError("must be letters, digits and underscores")
         return value
+
+    @model_validator(mode="after")
+    def _kafka_security_can_work(self) -> ServiceSettings:
+        from servicekit.kafka import security_problems
+
+        problems = security_problems(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @property
     def db_schema(self) -> str:

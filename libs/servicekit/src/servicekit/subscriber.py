@@ -9,7 +9,9 @@ exactly that. Failures:
 - infrastructure errors (database or broker away) are retried without end, holding the
   partition, so nothing is skipped;
 - anything else is retried a few times and then the message is dead-lettered to
-  ``<service>.dlq`` with the error in headers, and the partition moves on;
+  ``<service>.dlq`` with the error in headers, and the partition moves on (the dead-letter
+  topic is created with its configured shape first, :func:`servicekit.kafka.dlq_topic`,
+  unless topics are declared to the cluster);
 - a message that is not a readable CloudEvent of a known contract is dead-lettered at once;
   an event type this service does not react to is simply acknowledged.
 
@@ -36,7 +38,7 @@ from pydantic import ValidationError
 
 from alphapeer_contracts.base import IntegrationEvent
 from alphapeer_contracts.registry import UnknownEventType, parse
-from servicekit import context, envelope, telemetry
+from servicekit import context, envelope, kafka, telemetry
 from servicekit.database import Cursor, Database
 from servicekit.eventstore import ServiceApplication
 from servicekit.settings import ServiceSettings
@@ -61,6 +63,18 @@ class Delivery:
     envelope: envelope.Envelope
 
 
+@dataclass
+class ReactionStats:
+    """A reaction's own counts, for ``/metrics``."""
+
+    applied: int = 0
+    duplicates: int = 0
+    #: Decided again because a concurrent writer saved one of its aggregates first.
+    conflicts: int = 0
+    #: Attempts that raised (retried, redelivered or dead-lettered by the subscriber).
+    failures: int = 0
+
+
 class Reaction(Protocol):
     def __call__(self, event: IntegrationEvent, delivery: Delivery) -> bool:
         """Apply the event; False when it had been applied before."""
@@ -81,8 +95,22 @@ class AggregateReaction:
         self.app = app
         self.decide = decide
         self.attempts = attempts
+        self.kind = "aggregate"
+        self.stats = ReactionStats()
 
     def __call__(self, event: IntegrationEvent, delivery: Delivery) -> bool:
+        try:
+            applied = self._react(event, delivery)
+        except Exception:
+            self.stats.failures += 1
+            raise
+        if applied:
+            self.stats.applied += 1
+        else:
+            self.stats.duplicates += 1
+        return applied
+
+    def _react(self, event: IntegrationEvent, delivery: Delivery) -> bool:
         for attempt in range(self.attempts):
             if self.app.has_processed(delivery.upstream, delivery.position):
                 return False
@@ -92,6 +120,7 @@ class AggregateReaction:
             except RecordConflictError:
                 if attempt == self.attempts - 1:
                     raise  # the subscriber retries, then dead-letters: never acknowledged as done
+                self.stats.conflicts += 1
                 time.sleep(random.uniform(0, min(0.1, 0.005 * 2**attempt)))
         raise AssertionError("unreachable")
 
@@ -106,6 +135,8 @@ class ProjectionReaction:
         self.db = db
         self.apply = apply
         self.name = name
+        self.kind = "projection"
+        self.stats = ReactionStats()
         db.execute_script(TRACKING_DDL)
 
     def __call__(self, event: IntegrationEvent, delivery: Delivery) -> bool:
@@ -116,6 +147,16 @@ class ProjectionReaction:
         applied (tracked) changes nothing. All or nothing. Each event is applied in its own
         consumer span, a child of the span that published it, so a batch never breaks a
         trace (the batch's own span links to them all)."""
+        try:
+            applied = self._apply_many(items)
+        except Exception:
+            self.stats.failures += 1
+            raise
+        self.stats.applied += sum(applied)
+        self.stats.duplicates += len(applied) - sum(applied)
+        return applied
+
+    def _apply_many(self, items: list[tuple[IntegrationEvent, Delivery]]) -> list[bool]:
         applied = []
         with self.db.transaction() as cur:
             for event, delivery in items:
@@ -194,7 +235,8 @@ class IdempotentSubscriber:
         # Batches: offsets are committed once per batch, not once per message (a commit is a
         # broker round trip). A failure rewinds the whole batch; the messages before it are
         # then recognised by their tracking rows and change nothing.
-        broker.subscriber(
+        self.topics = list(topics)
+        self.endpoint = broker.subscriber(
             *topics,
             group_id=group,
             batch=True,
@@ -205,7 +247,14 @@ class IdempotentSubscriber:
             session_timeout_ms=settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
             fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
-        )(self._on_batch)
+        )
+        self.endpoint(self._on_batch)
+
+    @property
+    def consumer(self) -> Any:
+        """The aiokafka consumer while subscribed (None before the broker starts): its
+        assignment, positions and high watermarks give the consumer lag (``/metrics``)."""
+        return getattr(self.endpoint, "consumer", None)
 
     async def _on_batch(self, msg: KafkaMessage) -> None:
         records: Any = msg.raw_message  # a tuple of aiokafka ConsumerRecords, in partition order
@@ -308,6 +357,7 @@ class IdempotentSubscriber:
             "dlq_trace": "".join(traceback.format_exception(exc))[-2000:],
         }
         # If this publish fails the exception propagates: NACK, and the message comes back.
+        await _ensure_dlq(self.settings)
         await self.broker.publish(
             record.value or b"",
             topic=self.settings.dlq_topic,
@@ -344,5 +394,18 @@ def _span_context(traceparent: str | None) -> trace.SpanContext | None:
     return span_context if span_context.is_valid else None
 
 
+_dlq_ready: set[tuple[str, str]] = set()
+
+
+async def _ensure_dlq(settings: ServiceSettings) -> None:
+    """``<service>.dlq`` with its retention, before the first dead letter of this process."""
+    key = (settings.kafka_bootstrap_servers, settings.dlq_topic)
+    if key not in _dlq_ready:
+        await kafka.ensure_topics(settings, [kafka.dlq_topic(settings)])
+        _dlq_ready.add(key)
+
+
 def make_broker(settings: ServiceSettings) -> KafkaBroker:
-    return KafkaBroker(settings.kafka_bootstrap_servers, logger=logging.getLogger("faststream"))
+    """The subscribers' FastStream broker, secured as every Kafka client of the kit."""
+    return KafkaBroker(settings.kafka_bootstrap_servers, security=kafka.faststream_security(settings),
+                       logger=logging.getLogger("faststream"))

@@ -1,7 +1,8 @@
 """Print a topic from the beginning: ``python -m servicekit.tail identity.events``.
 
 A plain aiokafka consumer with no group and none of our code on the read path, to show
-that the streams are readable by any Kafka tool."""
+that the streams are readable by any Kafka tool. It reaches the cluster as the services do:
+``ALPHAPEER_KAFKA_*`` (bootstrap servers, TLS, SASL) from the environment."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ import json
 import os
 
 from servicekit.devstack import consume_all
+from servicekit.settings import ServiceSettings
 
 
 async def _main(topic: str, bootstrap: str, limit: int, timeout: float) -> None:
-    records = await consume_all(bootstrap, topic, expect=limit, timeout=timeout)
+    settings = ServiceSettings(kafka_bootstrap_servers=bootstrap)  # security settings from the environment
+    records = await consume_all(settings, topic, expect=limit, timeout=timeout)
     for r in sorted(records, key=lambda r: (r.partition, r.offset)):
         headers = {k: v.decode() for k, v in r.headers}
         print(json.dumps({"partition": r.partition, "offset": r.offset, "key": (r.key or b"").decode(),

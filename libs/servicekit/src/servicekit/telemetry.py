@@ -2,11 +2,15 @@
 
 The SDK tracer provider is always installed so trace ids exist for logs and for the
 ``traceparent`` carried across Kafka; spans are exported only when an exporter is
-configured (off by default)."""
+configured (off by default): ``ALPHAPEER_OTEL_EXPORTER=otlp`` sends them over OTLP/HTTP
+(protobuf) to ``ALPHAPEER_OTEL_ENDPOINT``, a collector's base URL (``http://collector:4318``,
+``/v1/traces`` is added) or the full traces URL; empty, the exporter's own defaults and
+``OTEL_EXPORTER_OTLP_*`` variables apply."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -28,19 +32,21 @@ def setup_tracing(service_name: str, exporter: str = "none", endpoint: str = "")
     if exporter == "console":
         span_exporter = ConsoleSpanExporter()
     elif exporter == "otlp":
-        try:  # optional dependency: only images that export install it
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found]
-                OTLPSpanExporter,
-            )
-        except ImportError as exc:  # pragma: no cover - configuration error
-            raise RuntimeError(
-                "ALPHAPEER_OTEL_EXPORTER=otlp needs opentelemetry-exporter-otlp-proto-http"
-            ) from exc
-        span_exporter = OTLPSpanExporter(endpoint=endpoint or None)
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        span_exporter = OTLPSpanExporter(endpoint=traces_url(endpoint) or None)
     if span_exporter is not None:
         provider.add_span_processor(BatchSpanProcessor(span_exporter))
     trace.set_tracer_provider(provider)
     _configured = True
+
+
+def traces_url(endpoint: str) -> str:
+    """A collector's base URL gets OTLP/HTTP's traces path; a URL with a path is kept."""
+    endpoint = endpoint.strip()
+    if endpoint and urlsplit(endpoint).path in ("", "/"):
+        return endpoint.rstrip("/") + "/v1/traces"
+    return endpoint
 
 
 def tracer(name: str = "alphapeer") -> trace.Tracer:

@@ -327,3 +327,60 @@ def jwks_url() -> Iterator[str]:
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
     server.shutdown()
+
+
+# -- scans for personal data (erasure tests) ----------------------------------------------
+
+def scan_database(url: str, needles: list[str]) -> list[str]:
+    """Every ``schema.table.column`` of the database at ``url`` in which any of ``needles``
+    appears (case-insensitive; text, JSON and binary columns alike)."""
+    import psycopg
+
+    hits: list[str] = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        columns = conn.execute(
+            "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns"
+            " WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
+            " AND data_type IN ('text', 'character varying', 'bytea', 'json', 'jsonb', 'character')").fetchall()
+        for schema, table, column, data_type in columns:
+            as_text = f'convert_from("{column}", \'UTF8\')' if data_type == "bytea" else f'"{column}"::text'
+            for needle in needles:
+                found = conn.execute(
+                    f'SELECT 1 FROM "{schema}"."{table}" WHERE position(lower(%s) in lower({as_text})) > 0 LIMIT 1'
+                    if data_type != "bytea" else
+                    f'SELECT 1 FROM "{schema}"."{table}" WHERE position(%s::bytea in "{column}") > 0 LIMIT 1',
+                    (needle.encode() if data_type == "bytea" else needle,)).fetchone()
+                if found:
+                    hits.append(f"{schema}.{table}.{column} holds {needle!r}")
+    return hits
+
+
+def scan_files(folder: Path, needles: list[str]) -> list[str]:
+    """Every file under ``folder`` whose bytes contain any of ``needles`` (UTF-8, any case)."""
+    hits = []
+    lowered = [n.lower().encode() for n in needles]
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        data = path.read_bytes().lower()
+        hits += [f"{path} holds {n.decode()!r}" for n in lowered if n in data]
+    return hits
+
+
+async def scan_topics(bootstrap: str, needles: list[str], timeout: float = 20.0) -> list[str]:
+    """Every topic read from the start with a plain consumer: the records (key, value and
+    headers) in which any of ``needles`` appears."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        topics = [t for t in await admin.list_topics() if not t.startswith("__")]
+    finally:
+        await admin.close()
+    hits = []
+    lowered = [n.lower().encode() for n in needles]
+    for topic in sorted(topics):
+        for record in await devstack.consume_all(bootstrap, topic, expect=10**9, timeout=timeout / max(len(topics), 1)):
+            raw = b"".join([record.key or b"", record.value or b"",
+                            *[k.encode() + (v or b"") for k, v in record.headers]]).lower()
+            hits += [f"{topic}@{record.partition}:{record.offset} holds {n.decode()!r}" for n in lowered if n in raw]
+    return hits

@@ -38,7 +38,8 @@ from catalog.domain.commands import (
 from catalog.domain.course import Course
 from catalog.domain.enrolment import Enrolment, Marked, Progress
 from catalog.domain.errors import Forbidden, NotFound
-from catalog.domain.listing import Listing
+from catalog.domain.listing import Listing, opened
+from catalog.domain.ports import Sealer
 from catalog.domain.standing import TutorStanding
 from catalog.domain.taxonomy import Taxonomy
 from servicekit.blobstore import BlobNotFound
@@ -57,6 +58,8 @@ class MediaFiles(Protocol):
     def put(self, listing_id: UUID, upload: Upload) -> MediaFile: ...
 
     def open(self, listing_id: UUID, sha256: str) -> Iterator[bytes]: ...
+
+    def delete(self, listing_id: UUID, sha256: str) -> None: ...
 
 
 # -- views ----------------------------------------------------------------------------------------
@@ -126,17 +129,18 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def _listing_view(listing: Listing) -> ListingView:
-    return ListingView(listing.id, listing.tutor_id, listing.status, listing.snapshot, listing.created_on,
-                       listing.modified_on)
+def _listing_view(listing: Listing, sealer: Sealer) -> ListingView:
+    return ListingView(listing.id, listing.tutor_id, listing.status, opened(listing.snapshot, sealer),
+                       listing.created_on, listing.modified_on)
 
 
 class CatalogApplication(ServiceApplication):
     name = "catalog"
 
-    def __init__(self, env: dict[str, str] | None = None, *, media_files: MediaFiles,
+    def __init__(self, env: dict[str, str] | None = None, *, media_files: MediaFiles, sealer: Sealer,
                  clock: Callable[[], datetime] = _utcnow) -> None:
         self.media_files = media_files
+        self.sealer = sealer
         self.clock = clock
         super().__init__(env)
 
@@ -181,7 +185,7 @@ class CatalogApplication(ServiceApplication):
 
     @retry_on_conflict()
     def create_listing(self, tutor_id: UUID, details: ListingDetails) -> UUID:
-        listing = Listing.draft(tutor_id, details, self._taxonomy())
+        listing = Listing.draft(tutor_id, details, self._taxonomy(), self.sealer)
         # The standing remembers the listing, so a departure can withdraw it.
         standing = self._standing(tutor_id) or TutorStanding(tutor_id=tutor_id)
         standing.add_listing(listing.id)
@@ -191,7 +195,7 @@ class CatalogApplication(ServiceApplication):
     @retry_on_conflict()
     def edit_listing(self, listing_id: UUID, actor: UUID, changes: ListingChanges) -> None:
         listing = self._owned(listing_id, Caller(actor))
-        listing.edit(changes, self._taxonomy())
+        listing.edit(changes, self._taxonomy(), self.sealer)
         self.save(listing)
 
     @retry_on_conflict()
@@ -270,12 +274,12 @@ class CatalogApplication(ServiceApplication):
         listing = self.find(Listing, listing_id)
         if listing is None or not listing.shown_to(caller, self._standing(listing.tutor_id)):
             raise NotFound("no such listing")
-        return _listing_view(listing)
+        return _listing_view(listing, self.sealer)
 
     def listings_of(self, tutor_id: UUID, caller: Caller) -> list[ListingView]:
         standing = self._standing(tutor_id)
         listings = [self.load(Listing, i, "listing") for i in (standing.listing_ids if standing else [])]
-        return [_listing_view(x) for x in listings if x.shown_to(caller, standing)]
+        return [_listing_view(x, self.sealer) for x in listings if x.shown_to(caller, standing)]
 
     def standing_of(self, tutor_id: UUID, caller: Caller) -> StandingView:
         if caller.user_id != tutor_id and not caller.staff:
@@ -352,6 +356,16 @@ class CatalogApplication(ServiceApplication):
 
     # -- reactions to identity -------------------------------------------------------------
 
+    def _erase_personal_data(self, user_id: UUID, standing: TutorStanding) -> None:
+        """The tutor's media files go, and their key: every bio, qualification and place
+        ever sealed under it — here, on catalog.events, in every consumer — stays sealed for
+        good. Both are idempotent (erasure is final), so a redelivery changes nothing."""
+        for listing_id in standing.listing_ids:
+            listing = self.find(Listing, listing_id)
+            for media in (listing.snapshot.get("media", []) if listing else []):
+                self.media_files.delete(listing_id, media["sha256"])
+        self.sealer.forget(user_id)
+
     def react_to_identity(self, event: IntegrationEvent, delivery: Delivery) -> list[Aggregate]:
         """What an identity event changes here; the kit saves it with its tracking row (and
         decides again on fresh state when an HTTP command saved the standing meanwhile).
@@ -373,6 +387,7 @@ class CatalogApplication(ServiceApplication):
             changed = standing.update(suspended=False)
         elif isinstance(event, idc.UserErased):
             changed, withdraw = standing.update(erased=True), "tutor_erased"
+            self._erase_personal_data(event.user_id, standing)
         else:
             return []
         aggregates: list[Aggregate] = [standing] if changed else []

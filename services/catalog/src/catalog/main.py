@@ -15,8 +15,9 @@ from servicekit.subscriber import AggregateReaction
 def assemble(svc: Assembly[CatalogSettings]) -> None:
     media = MediaStore(media_blobs(svc.settings), svc.settings.media_limits, svc.settings.catalog_public_url)
     svc.on_shutdown(media.close)
-    app = svc.event_store(CatalogApplication, media_files=media)
-    app.ensure_taxonomy()
+    # A tutor's bio, qualifications and place travel sealed; erasure destroys the key.
+    app = svc.event_store(CatalogApplication, media_files=media, sealer=svc.shares_personal_data())
+    svc.seed(app.ensure_taxonomy)  # a migration step: the Job seeds, replicas do not
     svc.publishes(app, to_contract)
     svc.reacts_to("identity.events", reaction=AggregateReaction(app, app.react_to_identity))
     svc.provide(catalog=app)

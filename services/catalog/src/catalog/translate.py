@@ -1,5 +1,6 @@
 """Catalog's domain events → public contracts (``catalog.events``). Drafts and edits of
-a hidden listing are internal; so is the taxonomy and each tutor's standing."""
+a hidden listing are internal; so is the taxonomy and each tutor's standing. A listing's
+personal text travels sealed (v2 events; keys on ``catalog.keys``)."""
 
 from __future__ import annotations
 
@@ -9,20 +10,34 @@ from alphapeer_contracts import catalog as c
 from alphapeer_contracts.base import IntegrationEvent
 from catalog.domain.course import Course
 from catalog.domain.enrolment import Enrolment
-from catalog.domain.listing import Listing
+from catalog.domain.listing import PERSONAL, Listing
 
 _C: Any = Course
 _E: Any = Enrolment
 _L: Any = Listing  # event classes are made by the @event decorator, unseen by type checkers
 
 
+def _sealed(snapshot: dict[str, Any]) -> bool:
+    """Stored since personal text is sealed (v2); before, it was in the clear (v1)."""
+    return not any(isinstance(snapshot.get(f), dict) or (isinstance(snapshot.get(f), str) and snapshot.get(f)
+                                                         and not snapshot[f].startswith("v1."))
+                   for f in PERSONAL)
+
+
+def _listing(e: Any, v2: Any, v1: Any) -> IntegrationEvent:
+    # A snapshot stored before sealing is published as it always was (v1): history is not rewritten.
+    if _sealed(e.snapshot):
+        return v2(listing_id=e.originator_id, listing=c.ListingSnapshotV2.model_validate(e.snapshot),
+                  occurred_at=e.timestamp)
+    return v1(listing_id=e.originator_id, listing=c.ListingSnapshot.model_validate(e.snapshot),
+              occurred_at=e.timestamp)
+
+
 def to_contract(e: Any) -> IntegrationEvent | None:
     if isinstance(e, _L.Published):
-        return c.ListingPublished(listing_id=e.originator_id, listing=c.ListingSnapshot.model_validate(e.snapshot),
-                                  occurred_at=e.timestamp)
+        return _listing(e, c.ListingPublishedV2, c.ListingPublished)
     if isinstance(e, _L.Edited) and e.visible:
-        return c.ListingUpdated(listing_id=e.originator_id, listing=c.ListingSnapshot.model_validate(e.snapshot),
-                                occurred_at=e.timestamp)
+        return _listing(e, c.ListingUpdatedV2, c.ListingUpdated)
     if isinstance(e, _L.Paused):
         return c.ListingPaused(listing_id=e.originator_id, tutor_id=e.tutor_id, occurred_at=e.timestamp)
     if isinstance(e, _L.Withdrawn):

@@ -16,10 +16,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
+import math
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
@@ -31,6 +33,7 @@ from eventsourcing.persistence import RecordConflictError
 from alphapeer_contracts.vocabulary import PUBLIC_ROLES, ROLES, STAFF_ROLES
 from identity.domain import rules
 from identity.domain.admin_roster import AdminRoster
+from identity.domain.background_check import ProviderCheck
 from identity.domain.commands import PrivateProfileChange, PublicProfileChange, Registration, TutorApplicationForm
 from identity.domain.email_index import EmailIndex
 from identity.domain.email_verification import EmailVerification
@@ -38,11 +41,31 @@ from identity.domain.errors import (
     AccountSuspended,
     Conflict,
     EmailTaken,
+    Forbidden,
     Invalid,
     InvalidCredentials,
     InvalidToken,
+    MailUnavailable,
+    NotFound,
+    TooManyAttempts,
 )
-from identity.domain.ports import BackgroundCheckProvider, Document, DocumentStore, Mailer, TokenIssuer, Vault
+from identity.domain.password_reset import NOT_A_TOKEN, RESET_TTL, PasswordReset
+from identity.domain.ports import (
+    AccessLog,
+    AttemptLimits,
+    BackgroundCheckProvider,
+    ChainCheck,
+    Document,
+    DocumentAccess,
+    DocumentStore,
+    Limit,
+    Mailer,
+    ProviderReport,
+    Throttle,
+    TokenIssuer,
+    Vault,
+)
+from identity.domain.ports import PasswordHasher as HasherPort
 from identity.domain.refresh_session import SESSION_TTL, RefreshSession, RefreshTokenIndex
 from identity.domain.tutor_application import TutorApplication
 from identity.domain.user import User
@@ -50,6 +73,8 @@ from servicekit.eventstore import ServiceApplication, retry_on_conflict
 
 if TYPE_CHECKING:
     from servicekit.auth import Principal
+
+log = logging.getLogger(__name__)
 
 WRONG_CREDENTIALS = "email or password is wrong"
 
@@ -156,6 +181,25 @@ class BackgroundCheckStarted:
     user_id: UUID
     status: str
     provider: str
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    """A registration's outcome: the account, and whether its verification mail went out
+    (if not, the user asks for it again once signed in)."""
+
+    user_id: UUID
+    verification_mailed: bool
+
+
+@dataclass(frozen=True)
+class OpenedDocument:
+    """An application's document being read: its metadata and its bytes in chunks."""
+
+    document: Document
+    chunks: Iterator[bytes]
+    access: DocumentAccess
 
 
 class IdentityApplication(ServiceApplication):
@@ -163,8 +207,11 @@ class IdentityApplication(ServiceApplication):
 
     Ports: ``vault`` seals personal data per user; ``lookup_key`` is the keyed hash (HMAC)
     of a normalised email; ``tokens`` signs access tokens; ``mailer`` sends verification
-    tokens; ``documents`` keeps uploaded files; ``background`` starts background checks;
-    ``clock`` gives the time for expiry rules; ``hasher`` hashes passwords (argon2id)."""
+    and password reset tokens; ``documents`` keeps uploaded files; ``access_log`` records
+    who opened which of them; ``background`` starts background checks and reads the
+    provider's reports; ``throttle`` counts attempts against ``limits``; ``clock`` gives the
+    time for expiry rules and limits; ``hasher`` hashes passwords (argon2id, in the service
+    with a bounded number of slots)."""
 
     name = "identity"
 
@@ -178,8 +225,12 @@ class IdentityApplication(ServiceApplication):
         mailer: Mailer,
         documents: DocumentStore,
         background: BackgroundCheckProvider,
+        throttle: Throttle,
+        access_log: AccessLog,
+        limits: AttemptLimits | None = None,
+        reset_ttl: int | timedelta = RESET_TTL,
         clock: Callable[[], datetime] = utc_now,
-        hasher: PasswordHasher | None = None,
+        hasher: HasherPort | None = None,
     ) -> None:
         super().__init__(env)
         self.vault = vault
@@ -188,8 +239,12 @@ class IdentityApplication(ServiceApplication):
         self.mailer = mailer
         self.documents = documents
         self.background = background
+        self.throttle = throttle
+        self.access_log = access_log
+        self.limits = limits or AttemptLimits()
+        self.reset_ttl = reset_ttl if isinstance(reset_ttl, timedelta) else timedelta(seconds=reset_ttl)
         self.clock = clock
-        self.hasher = hasher or PasswordHasher()
+        self.hasher: HasherPort = hasher or PasswordHasher()
         # Checked against when the email is unknown, so that costs as much as a wrong password.
         self._dummy_hash = self.hasher.hash(new_token())
 
@@ -216,9 +271,26 @@ class IdentityApplication(ServiceApplication):
         """A new account with the role "student", and a verification token mailed to it.
         Raises ``EmailTaken`` for an address in use and ``Invalid`` naming the field for
         anything malformed."""
-        user_id = self._open_account(registration)
-        self.send_verification(user_id)
-        return user_id
+        return self.open_account(registration).user_id
+
+    def open_account(self, registration: Registration) -> NewAccount:
+        """``register``, saying whether the verification mail went out: a mail server that
+        is away does not undo the account (the user asks for the mail again later)."""
+        user_id = self.create_account(registration)
+        return NewAccount(user_id, verification_mailed=self.mail_verification(user_id))
+
+    def create_account(self, registration: Registration) -> UUID:
+        """The account alone (the password hashed, nothing mailed): ``open_account``'s first half."""
+        return self._open_account(registration)
+
+    def mail_verification(self, user_id: UUID) -> bool:
+        """``open_account``'s second half: False when the mail server is away."""
+        try:
+            self.send_verification(user_id)
+        except MailUnavailable:
+            log.warning("registered %s, but its verification mail could not be sent", user_id)
+            return False
+        return True
 
     @retry_on_conflict()
     def _open_account(self, registration: Registration) -> UUID:
@@ -265,6 +337,12 @@ class IdentityApplication(ServiceApplication):
             # The account was never stored: drop the key its email was sealed under.
             self.vault.forget(user.id)
             raise
+
+    def resend_verification(self, user_id: UUID) -> None:
+        """Mails the user a new verification token, at most ``limits.mail_per_account``
+        times a window (``TooManyAttempts``)."""
+        self._take([(f"mail:user:{user_id}", self.limits.mail_per_account)], "too many mails asked for")
+        self.send_verification(user_id)
 
     def send_verification(self, user_id: UUID) -> None:
         """Mails the user a new verification token."""
@@ -325,11 +403,62 @@ class IdentityApplication(ServiceApplication):
         with contextlib.suppress(VerificationError, InvalidHashError):
             self.hasher.verify(self._dummy_hash, password)
 
-    def login(self, email: str, password: str) -> TokenPair:
-        """Signs in: a new session, its first refresh token and an access token."""
-        user_id = self.authenticate(email, password)
+    def login(self, email: str, password: str, client: str = "") -> TokenPair:
+        """Signs in: a new session, its first refresh token and an access token.
+
+        Failed attempts are counted per account and per client address (``client``, as the
+        gateway saw it); past ``limits`` every attempt is ``TooManyAttempts`` until the
+        window ends — before any hashing, and alike for known and unknown addresses. A
+        successful sign-in clears the account's count."""
+        keys = self._sign_in_keys(email, client)
+        self._check_limits(keys, "too many failed sign-ins")
+        try:
+            user_id = self.authenticate(email, password)
+        except InvalidCredentials:
+            self.throttle.hit(keys, self._now())
+            raise
+        self.throttle.clear(keys[0][0])
         session_id, refresh_token = self.start_session(user_id)
         return self._token_pair(self._user(user_id), session_id, refresh_token)
+
+    def check_sign_in_limits(self, email: str, client: str = "") -> None:
+        """``TooManyAttempts`` when a sign-in as ``email`` from ``client`` would be refused
+        for the attempt limits now (``login`` checks again itself): lets the gateway turn a
+        held-off attempt away before it queues for a hashing slot."""
+        self._check_limits(self._sign_in_keys(email, client), "too many failed sign-ins")
+
+    # -- attempt limits ----------------------------------------------------------------
+
+    def _sign_in_keys(self, email: str, client: str) -> list[tuple[str, Limit]]:
+        """The account's key first, then the address's (when known)."""
+        keys = [(self._account_key(email), self.limits.login_per_account)]
+        if client:
+            keys.append((self._address_key("login", client), self.limits.login_per_address))
+        return keys
+
+    def _now(self) -> float:
+        return self.clock().timestamp()
+
+    def _account_key(self, email: str, purpose: str = "login") -> str:
+        try:
+            normalised = rules.email(email)
+        except Invalid:
+            normalised = str(email).strip().lower()[:rules.EMAIL_MAX]
+        return f"{purpose}:account:{self.lookup_key(normalised)}"
+
+    def _address_key(self, purpose: str, client: str) -> str:
+        return f"{purpose}:address:{self.lookup_key('address:' + client)}"
+
+    def _check_limits(self, keys: Sequence[tuple[str, Limit]], what: str) -> None:
+        wait = self.throttle.wait_for(keys, self._now())
+        if wait > 0:
+            seconds = max(1, math.ceil(wait))
+            raise TooManyAttempts(f"{what}; try again in {seconds} seconds", retry_after=seconds)
+
+    def _take(self, keys: Sequence[tuple[str, Limit]], what: str) -> None:
+        """Counts a request against every key, unless one is already at its limit."""
+        self._check_limits(keys, what)
+        self.throttle.hit(keys, self._now())
 
     def _token_pair(self, user: User, session_id: UUID, refresh_token: str) -> TokenPair:
         access, ttl = self.tokens.issue_access_token(user.id, sorted(user.roles), session_id)
@@ -350,6 +479,55 @@ class IdentityApplication(ServiceApplication):
         user.change_password(self.hasher.hash(new), reason="changed")
         user.revoke_sessions("password changed")
         self.save(user)
+
+    # -- password reset by mail --------------------------------------------------------
+
+    def admit_password_reset(self, email: str, client: str = "") -> str:
+        """The first half of asking for a reset, answered at once: the address, normalised
+        (``Invalid`` when it is none), counted per account and per client address
+        (``TooManyAttempts`` past ``limits``). Says nothing of whether the account exists."""
+        normalised = rules.email(email)
+        keys = [(self._account_key(normalised, "reset"), self.limits.mail_per_account)]
+        if client:
+            keys.append((self._address_key("reset", client), self.limits.mail_per_address))
+        self._take(keys, "too many password resets asked for")
+        return normalised
+
+    def send_password_reset(self, email: str) -> bool:
+        """The second half, done after answering (so the answer's timing says nothing
+        either): mails a one-time token (only its hash is stored) to the account with this
+        address. False, and nothing mailed, when there is no usable account."""
+        index = self._email_index(rules.email(email))
+        user = self.find(User, index.user_id) if index is not None and index.user_id else None
+        if user is None or user.erased or user.suspended:
+            return False
+        token = new_token()
+        self.save(PasswordReset.issue(token_hash(token), user.id, user.password_version, self.clock(),
+                                      self.reset_ttl))
+        self.mailer.send_password_reset(self._open(user.id, user.email_sealed) or email, user.display_name, token,
+                                        valid_minutes=int(self.reset_ttl.total_seconds() // 60))
+        return True
+
+    @retry_on_conflict()
+    def reset_password(self, token: str, new_password: str) -> UUID:
+        """Sets a new password with a mailed token: the token is used up, every session
+        ends, the address counts as verified (the mail reached it) and the account's failed
+        sign-ins are forgotten. ``Invalid`` naming ``token`` when it is unknown, expired or
+        older than the current password; ``Conflict`` when it was used."""
+        reset = self.find(PasswordReset, PasswordReset.create_id(token_hash(token or "")))
+        user = self.find(User, reset.user_id) if reset is not None else None
+        if reset is None or user is None or user.erased:
+            raise Invalid("token", NOT_A_TOKEN)
+        rules.password(new_password, field="new_password")  # before the token is used up
+        reset.use(self.clock(), user.password_version)
+        user.change_password(self.hasher.hash(new_password), reason="reset")
+        user.revoke_sessions("password reset")
+        user.verify_email()
+        self.save(reset, user)
+        email = self._open(user.id, user.email_sealed)
+        if email:
+            self.throttle.clear(self._account_key(email))
+        return user.id
 
     def check_principal(self, principal: Principal) -> None:
         """Identity's own routes refuse a suspended or erased account at once, however
@@ -554,6 +732,43 @@ class IdentityApplication(ServiceApplication):
         return {"document_id": str(doc.document_id), "filename": doc.filename or "",
                 "content_type": doc.content_type, "size": doc.size, "sha256": doc.sha256}
 
+    def open_application_document(self, application_id: UUID, document_id: UUID, reader: UUID,
+                                  reader_is_staff: bool) -> OpenedDocument:
+        """A document of an application, for its applicant or staff, recorded in the access
+        log (who, as applicant or staff, when) before a byte is read: no access goes
+        unrecorded. ``NotFound`` for a document the application does not list, or one
+        deleted with its owner's erasure."""
+        app = self._application(application_id)
+        if reader != app.user_id and not reader_is_staff:
+            raise Forbidden("only the applicant and staff open an application's documents")
+        listed = self._open(app.user_id, app.documents_sealed)
+        if str(document_id) not in {d["document_id"] for d in (json.loads(listed) if listed else [])}:
+            raise NotFound("this application lists no such document")
+        doc = self.documents.get(document_id)
+        if doc is None:
+            raise NotFound("the document was deleted")
+        chunks = self.documents.open(doc)  # a missing file is refused here, before it is logged
+        try:
+            access = self.access_log.record(app.id, doc.document_id, reader,
+                                            "applicant" if reader == app.user_id else "staff", self.clock())
+        except BaseException:
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()
+            raise
+        return OpenedDocument(doc, chunks, access)
+
+    def document_access(self, application_id: UUID, reader: UUID, reader_is_staff: bool, limit: int = 100,
+                        after_seq: int = 0) -> list[DocumentAccess]:
+        """Who opened the application's documents, oldest first: for staff and the applicant."""
+        app = self._application(application_id)
+        if reader != app.user_id and not reader_is_staff:
+            raise Forbidden("only the applicant and staff read who opened an application's documents")
+        return self.access_log.for_application(app.id, limit, after_seq)
+
+    def verify_access_log(self) -> ChainCheck:
+        return self.access_log.verify()
+
     def get_tutor_application(self, application_id: UUID) -> ApplicationView:
         app = self._application(application_id)
         documents = self._open(app.user_id, app.documents_sealed)
@@ -602,11 +817,55 @@ class IdentityApplication(ServiceApplication):
             self.save(user)
 
     def start_background_check(self, user_id: UUID) -> BackgroundCheckStarted:
-        """Starts a check with the configured provider and records the status it reports."""
-        self._user(user_id)  # no check is started for nobody
-        status = self.background.start(user_id)
-        self.set_background_check(user_id, status, self.background.name)
-        return BackgroundCheckStarted(user_id, status, self.background.name)
+        """Starts a check with the configured provider and records the status it reports;
+        a provider that reports back later gets its reference recorded, so its reports
+        find the user."""
+        user = self._user(user_id)  # no check is started for nobody
+        user.check_not_erased()
+        started = self.background.start(user.id, self._open(user.id, user.email_sealed) or "", user.display_name)
+        self._record_check_started(user.id, started.status, started.reference)
+        return BackgroundCheckStarted(user.id, started.status, self.background.name, started.reference)
+
+    @retry_on_conflict()
+    def _record_check_started(self, user_id: UUID, status: str, reference: str | None) -> None:
+        user = self._user(user_id)
+        changed: list[Aggregate] = []
+        if reference is not None:
+            changed.append(ProviderCheck.order(self.background.name, reference, user.id))
+        if user.set_background_check(status, self.background.name):
+            changed.append(user)
+        if changed:
+            self.save(*changed)
+
+    def receive_background_check_report(self, provider: str, body: bytes, headers: Mapping[str, str]) -> str:
+        """A provider's webhook: verified (``InvalidSignature`` otherwise) and applied to the
+        user whose check it reports. What happened: "applied", "duplicate" (this event was
+        received before: nothing changes), "superseded" (older than the report applied) or
+        "ignored" (an event that reports no status). A report on a check identity never
+        ordered is ``NotFound`` naming the provider's reference."""
+        if provider != self.background.name:
+            raise NotFound(f"no background-check provider {provider!r} is configured")
+        report = self.background.read_webhook(body, headers)
+        if report is None:
+            return "ignored"
+        return self._apply_report(report)
+
+    @retry_on_conflict()
+    def _apply_report(self, report: ProviderReport) -> str:
+        check = self.find(ProviderCheck, ProviderCheck.create_id(self.background.name, report.reference))
+        if check is None:
+            raise NotFound(f"{report.reference!r} names no background check ordered here",
+                           field="data.object.candidate_id")
+        if check.has_seen(report.event_id):
+            return "duplicate"
+        status = rules.choice("status", report.status, rules.BACKGROUND_STATUSES)
+        applied = check.receive(report.event_id, status, report.reported_at)
+        user = self._user(check.user_id)
+        changed: list[Aggregate] = [check]
+        if applied and not user.erased and user.set_background_check(status, self.background.name):
+            changed.append(user)
+        self.save(*changed)
+        return "applied" if applied else "superseded"
 
     # -- safety ------------------------------------------------------------------------
 

@@ -1,29 +1,46 @@
 """Identity's HTTP gateway: each route checks who may call it, parses its body into a
 command value, calls the application and shapes the answer. Private data is the owner's
 and staff's only. Handlers are plain ``def`` so FastAPI runs the synchronous event store in
-its thread pool; refusals are the domain's, answered by the kit's gateway."""
+its thread pool; refusals are the domain's, answered by the kit's gateway. Routes that hash a
+password wait for admission on the event loop first (``_admitted``: a bounded number run at
+once, the rest get 503 past their deadline); sign-in is ``async`` so that an attempt past the
+attempt limits is turned away before it queues; the provider webhook reads its raw body."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Path, Query, Request, Response, UploadFile, status
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from alphapeer_contracts.vocabulary import STAFF_ROLES
+from identity.adapters import passwords
 from identity.adapters.review_queue import ReviewQueue
 from identity.adapters.signing_keys import SigningKeyStore
 from identity.application import ApplicationView, IdentityApplication, TokenPair, UserView
 from identity.domain.commands import PrivateProfileChange, PublicProfileChange, Registration, TutorApplicationForm
 from identity.schemas import (
+    AccessLogCheck,
     ApplicationIn,
     BackgroundCheckIn,
+    BackgroundCheckStartedOut,
+    DocumentAccessOut,
+    DocumentAccessPage,
     DocumentOut,
     KeyRotated,
     LoginIn,
     PasswordIn,
+    PasswordResetConfirmIn,
+    PasswordResetIn,
+    PasswordResetRequested,
     PrivateProfileIn,
     PublicProfileIn,
     RefreshIn,
@@ -34,33 +51,38 @@ from identity.schemas import (
     RoleIn,
     SuspendIn,
     TokenIn,
+    VerificationSent,
+    WebhookReceived,
 )
 from identity.schemas import TokenPair as TokenPairOut
 from identity.settings import IdentitySettings
 from servicekit.auth import Principal, current_principal, require_roles, require_self_or_roles
 from servicekit.errors import Forbidden, Invalid
+from servicekit.uploads import UploadRejected
+
+log = logging.getLogger(__name__)
 
 Staff = Annotated[Principal, Depends(require_roles(*STAFF_ROLES))]
 Admin = Annotated[Principal, Depends(require_roles("admin"))]
 AnyUser = Annotated[Principal, Depends(current_principal)]
 
 
-def _identity(request: Request) -> IdentityApplication:
+async def _identity(request: Request) -> IdentityApplication:
     app: IdentityApplication = request.app.state.identity
     return app
 
 
-def _keys(request: Request) -> SigningKeyStore:
+async def _keys(request: Request) -> SigningKeyStore:
     keys: SigningKeyStore = request.app.state.keys
     return keys
 
 
-def _queue(request: Request) -> ReviewQueue:
+async def _queue(request: Request) -> ReviewQueue:
     queue: ReviewQueue = request.app.state.queue
     return queue
 
 
-def _settings(request: Request) -> IdentitySettings:
+async def _settings(request: Request) -> IdentitySettings:
     settings: IdentitySettings = request.app.state.settings
     return settings
 
@@ -70,11 +92,74 @@ Keys = Annotated[SigningKeyStore, Depends(_keys)]
 Queue = Annotated[ReviewQueue, Depends(_queue)]
 Settings = Annotated[IdentitySettings, Depends(_settings)]
 
+
+@asynccontextmanager
+async def _admitted(request: Request) -> AsyncIterator[None]:
+    """Around the synchronous part of a request that will hash a password: it waits for
+    admission here, on the event loop, rather than in a worker thread (see
+    adapters.passwords); 503 with Retry-After past its deadline."""
+    hasher = getattr(request.app.state.identity, "hasher", None)
+    if isinstance(hasher, passwords.BoundedHasher):
+        async with hasher.admission():
+            yield
+    else:
+        yield
+
+
+async def _hashing(request: Request) -> AsyncIterator[None]:
+    # As a request that will hash arrives: its deadline counts from here.
+    passwords.mark_arrival()
+    async with _admitted(request):
+        yield
+
+
+#: On every route that hashes a password.
+HASHES = [Depends(_hashing)]
+
+
+def client_address(request: Request, settings: IdentitySettings) -> str:
+    """The caller's address for attempt limits: the connection's peer, or, behind
+    ``identity_trusted_proxy_hops`` proxies that append to X-Forwarded-For, the address the
+    outermost trusted proxy saw (entries a client wrote itself are further left, ignored)."""
+    peer = request.client.host if request.client else ""
+    hops = settings.identity_trusted_proxy_hops
+    if hops <= 0:
+        return peer
+    forwarded = [a.strip() for h in request.headers.getlist("x-forwarded-for") for a in h.split(",") if a.strip()]
+    chain = [*forwarded, peer]
+    return chain[-(hops + 1)] if len(chain) > hops else chain[0]
+
+
+async def _client(request: Request, settings: Settings) -> str:
+    return client_address(request, settings)
+
+
+Client = Annotated[str, Depends(_client)]
+
+#: What the routes below may answer besides success (the kit documents problem+json for each).
+ANSWERS: dict[int, str] = {
+    401: "Not signed in, or the token or credentials are not valid",
+    403: "Not allowed for the caller (role, owner, or account suspended)",
+    404: "No such thing (or not visible to the caller)",
+    409: "Conflicts with the current state",
+    413: "The body is too large",
+    422: "The request is invalid: `errors` names each field and the reason",
+    429: "Too many attempts: wait `Retry-After` seconds",
+    503: "Too busy (password hashing slots, the database, the mail server or a provider): retry after "
+         "`Retry-After` seconds",
+}
+
+
+def answers(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"description": ANSWERS[code]} for code in statuses}
+
+
 auth = APIRouter(prefix="/v1/auth", tags=["auth"])
 users = APIRouter(prefix="/v1/users", tags=["users"])
 tutoring = APIRouter(prefix="/v1/tutor-applications", tags=["tutor vetting"])
 admin = APIRouter(prefix="/v1/admin", tags=["admin"])
 wellknown = APIRouter(tags=["keys"])
+checks = APIRouter(prefix="/v1/background-checks", tags=["tutor vetting"])
 
 
 # -- answers ------------------------------------------------------------------------
@@ -98,14 +183,18 @@ def token_pair(pair: TokenPair) -> TokenPairOut:
 # -- auth ---------------------------------------------------------------------------
 
 @auth.post("/register", status_code=status.HTTP_201_CREATED, response_model=Registered,
-           summary="Register with email and password (public)")
-def register(body: RegisterIn, app: App, response: Response) -> Registered:
-    user_id = app.register(Registration(
+           summary="Register with email and password (public)", responses=answers(409, 422, 503))
+async def register(body: RegisterIn, app: App, request: Request, response: Response) -> Registered:
+    passwords.mark_arrival()
+    registration = Registration(
         email=body.email, password=body.password, display_name=body.display_name, time_zone=body.time_zone,
         languages=body.languages, referral=body.referral.model_dump(mode="json") if body.referral else None,
-    ))
+    )
+    async with _admitted(request):  # the hashing part only: mailing holds no admission
+        user_id = await run_in_threadpool(app.create_account, registration)
+    mailed = await run_in_threadpool(app.mail_verification, user_id)
     response.headers["Location"] = f"/v1/users/{user_id}"
-    return Registered(user_id=user_id)
+    return Registered(user_id=user_id, email_verification="sent" if mailed else "not_sent")
 
 
 @auth.post("/verify-email", summary="Confirm an email address with the mailed token (public)")
@@ -113,16 +202,24 @@ def verify_email(body: TokenIn, app: App) -> dict[str, Any]:
     return {"user_id": app.verify_email(body.token), "email_verified": True}
 
 
-@auth.post("/resend-verification", status_code=status.HTTP_202_ACCEPTED,
-           summary="Mail a new verification token (the signed-in user)")
-def resend_verification(principal: AnyUser, app: App) -> dict[str, str]:
-    app.send_verification(principal.user_id)
-    return {"email_verification": "sent"}
+@auth.post("/resend-verification", status_code=status.HTTP_202_ACCEPTED, response_model=VerificationSent,
+           summary="Mail a new verification token; a few a window (the signed-in user)",
+           responses=answers(401, 403, 409, 429, 503))
+def resend_verification(principal: AnyUser, app: App) -> VerificationSent:
+    app.resend_verification(principal.user_id)
+    return VerificationSent()
 
 
-@auth.post("/login", response_model=TokenPairOut, summary="Exchange email and password for tokens (public)")
-def login(body: LoginIn, app: App) -> TokenPairOut:
-    return token_pair(app.login(body.email, body.password))
+@auth.post("/login", response_model=TokenPairOut, summary="Exchange email and password for tokens (public)",
+           responses=answers(401, 403, 422, 429, 503))
+async def login(body: LoginIn, app: App, client: Client, request: Request) -> TokenPairOut:
+    passwords.mark_arrival()
+    # An attempt past the limits is turned away at once: it never queues for a hashing slot
+    # (so a credential-stuffing storm cannot crowd out the people signing in).
+    await run_in_threadpool(app.check_sign_in_limits, body.email, client)
+    async with _admitted(request):
+        pair = await run_in_threadpool(app.login, body.email, body.password, client)
+    return token_pair(pair)
 
 
 @auth.post("/refresh", response_model=TokenPairOut, summary="Rotate a refresh token for new tokens (public)")
@@ -137,9 +234,36 @@ def logout(body: RefreshIn, app: App) -> Response:
 
 
 @auth.post("/password", status_code=status.HTTP_204_NO_CONTENT,
-           summary="Change password; signs out every session (the signed-in user)")
+           summary="Change password; signs out every session (the signed-in user)",
+           responses=answers(401, 403, 409, 422, 503), dependencies=HASHES)
 def change_password(body: PasswordIn, principal: AnyUser, app: App) -> Response:
     app.change_password(principal.user_id, body.old_password, body.new_password)
+    return Response(status_code=204)
+
+
+@auth.post("/password-reset", status_code=status.HTTP_202_ACCEPTED, response_model=PasswordResetRequested,
+           summary="Mail a password reset token to an account's address (public; the answer never says "
+                   "whether the address has an account)", responses=answers(422, 429))
+def request_password_reset(body: PasswordResetIn, app: App, client: Client, tasks: BackgroundTasks,
+                           ) -> PasswordResetRequested:
+    email = app.admit_password_reset(body.email, client=client)
+    # After the answer is sent: whether an account exists shows neither in it nor in its timing.
+    tasks.add_task(_send_password_reset, app, email)
+    return PasswordResetRequested()
+
+
+def _send_password_reset(app: IdentityApplication, email: str) -> None:
+    try:
+        app.send_password_reset(email)
+    except Exception:  # the caller was answered already; the log is where this shows
+        log.exception("a password reset mail could not be sent")
+
+
+@auth.post("/password-reset/confirm", status_code=status.HTTP_204_NO_CONTENT,
+           summary="Set a new password with a mailed reset token; signs out every session (public)",
+           responses=answers(409, 422, 503), dependencies=HASHES)
+def confirm_password_reset(body: PasswordResetConfirmIn, app: App) -> Response:
+    app.reset_password(body.token, body.new_password)
     return Response(status_code=204)
 
 
@@ -231,10 +355,41 @@ def background_check(user_id: UUID, body: BackgroundCheckIn, _: Staff, app: App)
 
 
 @users.post("/{user_id}/background-check/requests", status_code=status.HTTP_202_ACCEPTED,
-            summary="Start a background check with the configured provider (staff)")
-def start_background_check(user_id: UUID, _: Staff, app: App) -> dict[str, Any]:
+            response_model=BackgroundCheckStartedOut,
+            summary="Start a background check with the configured provider (staff)",
+            responses=answers(401, 403, 404, 409, 503))
+def start_background_check(user_id: UUID, _: Staff, app: App) -> BackgroundCheckStartedOut:
     started = app.start_background_check(user_id)
-    return {"user_id": user_id, "background_check": started.status, "provider": started.provider}
+    return BackgroundCheckStartedOut.model_validate({"user_id": user_id, "background_check": started.status,
+                                                     "provider": started.provider, "reference": started.reference})
+
+
+#: A provider's webhook is small JSON; anything larger is refused unread.
+WEBHOOK_MAX_BYTES = 256 * 1024
+
+
+async def _capped_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise UploadRejected(f"must be at most {limit} bytes", status=413, field="body")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise UploadRejected(f"must be at most {limit} bytes", status=413, field="body")
+    return bytes(body)
+
+
+@checks.post("/{provider}/webhooks", response_model=WebhookReceived,
+             summary="A background-check provider reports on a check (public: the provider signs the body, "
+                     "Checkr with X-Checkr-Signature)", responses=answers(401, 404, 413, 422))
+async def background_check_webhook(
+    provider: Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[a-z0-9_-]+$")],
+    request: Request, app: App,
+) -> WebhookReceived:
+    body = await _capped_body(request, WEBHOOK_MAX_BYTES)
+    result = await run_in_threadpool(app.receive_background_check_report, provider, body, dict(request.headers))
+    return WebhookReceived.model_validate({"result": result})
 
 
 @users.post("/{user_id}/erasure", summary="Erase the user's personal data (the user or an admin)")
@@ -284,6 +439,47 @@ def get_application(application_id: UUID, principal: AnyUser, app: App) -> dict[
     return application_document(view)
 
 
+@tutoring.get("/{application_id}/documents/{document_id}", response_class=StreamingResponse,
+              summary="Open a document of an application; every opening is logged (the applicant or staff)",
+              responses={200: {"description": "The document's bytes, as uploaded",
+                               "content": {"application/pdf": {}, "image/png": {}, "image/jpeg": {}}},
+                         **answers(401, 403, 404, 503)})
+def open_document(application_id: UUID, document_id: UUID, principal: AnyUser, app: App) -> StreamingResponse:
+    opened = app.open_application_document(application_id, document_id, reader=principal.user_id,
+                                           reader_is_staff=principal.is_staff)
+    doc = opened.document
+    name = (doc.filename or f"{doc.document_id}").replace("\r", " ").replace("\n", " ")
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)
+    return StreamingResponse(opened.chunks, media_type=doc.content_type, headers={
+        "Content-Length": str(doc.size),
+        "Content-Disposition": f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+        "Cache-Control": "private, no-store",
+        "ETag": f'"{doc.sha256}"',
+    })
+
+
+@tutoring.get("/{application_id}/document-access", response_model=DocumentAccessPage,
+              summary="Who opened the application's documents, and when, oldest first (the applicant or staff)",
+              responses=answers(401, 403, 404, 422))
+def document_access(
+    application_id: UUID, principal: AnyUser, app: App,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    after: Annotated[int, Query(ge=0, description="`next_after` of the previous page")] = 0,
+) -> DocumentAccessPage:
+    entries = app.document_access(application_id, principal.user_id, principal.is_staff, limit + 1, after)
+    items = [DocumentAccessOut(**asdict(e)) for e in entries[:limit]]
+    return DocumentAccessPage(items=items, next_after=items[-1].seq if len(entries) > limit else None)
+
+
+@admin.get("/document-access/verification", response_model=AccessLogCheck,
+           summary="Check the document access log end to end: nothing changed, removed or inserted (staff)",
+           responses=answers(401, 403, 503))
+def verify_document_access(_: Staff, app: App) -> AccessLogCheck:
+    return AccessLogCheck(**asdict(app.verify_access_log()))
+
+
 @tutoring.post("/{application_id}/approve", summary="Approve: the applicant becomes a tutor (staff)")
 def approve(application_id: UUID, body: ReviewIn, principal: Staff, app: App) -> dict[str, Any]:
     app.approve_tutor_application(application_id, principal.user_id, note=body.note)
@@ -296,4 +492,4 @@ def reject(application_id: UUID, body: RejectIn, principal: Staff, app: App) -> 
     return application_document(app.get_tutor_application(application_id))
 
 
-ROUTERS = [auth, users, tutoring, admin, wellknown]
+ROUTERS = [auth, users, tutoring, admin, wellknown, checks]

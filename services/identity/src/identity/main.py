@@ -3,7 +3,9 @@ applications and vetting, suspension, erasure. Publishes `identity.events`."""
 
 from __future__ import annotations
 
-from identity.adapters import background, documents, email_lookup, mail, review_queue, signing_keys
+from identity.adapters import access_log, background, documents, email_lookup, mail, review_queue, signing_keys
+from identity.adapters.passwords import hasher_for
+from identity.adapters.throttle import PgThrottle, limits_from
 from identity.application import IdentityApplication
 from identity.http import ROUTERS
 from identity.settings import IdentitySettings
@@ -14,15 +16,17 @@ from servicekit.vault import PersonalDataVault
 
 
 def assemble(svc: Assembly[IdentitySettings]) -> None:
-    s, vault = svc.settings, PersonalDataVault(svc.db)
-    keys = signing_keys.SigningKeyStore(svc.db, s.identity_secret, s.identity_access_token_ttl, s.jwt_issuer,
+    s, db, vault = svc.settings, svc.db, PersonalDataVault(svc.db)
+    keys = signing_keys.SigningKeyStore(db, s.identity_secret, s.identity_access_token_ttl, s.jwt_issuer,
                                         s.jwt_audience)
-    docs = documents.DocumentStore(svc.db, vault, LocalBlobStore(s.upload_dir), s.identity_upload_max_bytes)
+    docs = documents.DocumentStore(db, vault, LocalBlobStore(s.upload_dir), s.identity_upload_max_bytes)
     app = svc.event_store(IdentityApplication, vault=vault, lookup_key=email_lookup.email_lookup_key(s.identity_secret),
-                          tokens=keys, mailer=mail.MailFolder(s.mail_dir, s.identity_public_url), documents=docs,
-                          background=background.provider_for(s.identity_background_check_provider))
-    if s.identity_bootstrap_admin_email and s.identity_bootstrap_admin_password:
-        app.ensure_admin(s.identity_bootstrap_admin_email, s.identity_bootstrap_admin_password, "Platform admin")
+                          tokens=keys, mailer=mail.mailer_for(s), documents=docs, background=background.provider_for(s),
+                          throttle=PgThrottle(db), access_log=access_log.DocumentAccessLog(db, s.identity_secret),
+                          limits=limits_from(s), reset_ttl=s.identity_password_reset_ttl, hasher=hasher_for(s))
+    if s.identity_bootstrap_admin_email and s.identity_bootstrap_admin_password:  # a migration step (the Job)
+        svc.seed(lambda: app.ensure_admin(s.identity_bootstrap_admin_email, s.identity_bootstrap_admin_password,
+                                          "Platform admin"), "bootstrap admin")
     svc.publishes(app, to_contract)
     queue = svc.projects_own(app, "application_queue", review_queue.QUEUE_DDL, review_queue.apply)
     # Identity owns the accounts and the keys: it checks both itself, with no round trip.
@@ -33,6 +37,3 @@ def assemble(svc: Assembly[IdentitySettings]) -> None:
 
 service = Service("identity", IdentitySettings, assemble, ROUTERS, description=__doc__ or "")
 build, main = service.build, service.main
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

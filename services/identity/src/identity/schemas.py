@@ -33,7 +33,8 @@ class RegisterIn(Strict):
 
 class Registered(BaseModel):
     user_id: UUID
-    email_verification: Literal["sent"] = "sent"
+    #: "not_sent": the mail server was away; ask again with POST /v1/auth/resend-verification.
+    email_verification: Literal["sent", "not_sent"] = "sent"
 
 
 class TokenIn(Strict):
@@ -118,3 +119,61 @@ class DocumentOut(BaseModel):
 class KeyRotated(BaseModel):
     kid: str
     rotated_at: datetime
+
+
+class PasswordResetIn(Strict):
+    email: str = Field(min_length=3, max_length=254, examples=["ada@uni.example"])
+
+
+class PasswordResetRequested(BaseModel):
+    password_reset: Literal["requested"] = "requested"
+
+
+class PasswordResetConfirmIn(Strict):
+    token: str = Field(min_length=10, max_length=200)
+    new_password: str = Field(min_length=10, max_length=256)
+
+
+class VerificationSent(BaseModel):
+    email_verification: Literal["sent"] = "sent"
+
+
+class BackgroundCheckStartedOut(BaseModel):
+    user_id: UUID
+    background_check: BackgroundStatus
+    provider: str
+    #: The provider's reference for the check (a Checkr candidate id), when it reports back.
+    reference: str | None = None
+
+
+class WebhookReceived(BaseModel):
+    #: applied; duplicate (this event was received before: nothing changed); superseded (older
+    #: than the report already applied); ignored (an event that reports no status).
+    result: Literal["applied", "duplicate", "superseded", "ignored"]
+
+
+class DocumentAccessOut(BaseModel):
+    seq: int = Field(ge=1)
+    accessed_at: datetime
+    actor_id: UUID
+    actor_role: Literal["applicant", "staff"]
+    application_id: UUID
+    document_id: UUID
+    #: HMAC chain: this entry's seal, over its fields and the previous entry's seal.
+    previous_hash: str = Field(min_length=64, max_length=64)
+    hash: str = Field(min_length=64, max_length=64)
+
+
+class DocumentAccessPage(BaseModel):
+    items: list[DocumentAccessOut]
+    #: Pass as ``after`` for the next page; null on the last page.
+    next_after: int | None
+
+
+class AccessLogCheck(BaseModel):
+    entries: int = Field(ge=0)
+    intact: bool
+    #: The first entry that does not chain (changed, removed or inserted), when not intact.
+    first_bad_seq: int | None
+    #: The newest entry's seal: note it to prove later that nothing was cut from the end.
+    head_hash: str

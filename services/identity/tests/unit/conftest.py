@@ -18,9 +18,11 @@ for _path in (Path(__file__).resolve().parents[2] / "src", Path(__file__).resolv
 from fakes import (  # noqa: E402
     PASSWORD,
     EventLog,
+    FakeAccessLog,
     FakeClock,
     FakeDocuments,
     FakeMailer,
+    FakeThrottle,
     FakeTokens,
     FakeVault,
     cheap_hasher,
@@ -53,14 +55,24 @@ def documents() -> FakeDocuments:
 
 
 @pytest.fixture
-def make_app(vault: FakeVault, clock: FakeClock, mailer: FakeMailer,
-             documents: FakeDocuments) -> Callable[..., IdentityApplication]:
+def throttle() -> FakeThrottle:
+    return FakeThrottle()
+
+
+@pytest.fixture
+def access_log() -> FakeAccessLog:
+    return FakeAccessLog()
+
+
+@pytest.fixture
+def make_app(vault: FakeVault, clock: FakeClock, mailer: FakeMailer, documents: FakeDocuments,
+             throttle: FakeThrottle, access_log: FakeAccessLog) -> Callable[..., IdentityApplication]:
     """An application on the fakes; keyword arguments replace a port."""
 
     def make(**ports: Any) -> IdentityApplication:
         defaults: dict[str, Any] = {"vault": vault, "lookup_key": lookup_key, "clock": clock, "hasher": cheap_hasher(),
                                     "tokens": FakeTokens(), "mailer": mailer, "documents": documents,
-                                    "background": ManualProvider()}
+                                    "background": ManualProvider(), "throttle": throttle, "access_log": access_log}
         return IdentityApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, **{**defaults, **ports})
 
     return make

@@ -1,11 +1,13 @@
 """In-memory stand-ins for identity's ports (a vault, a clock, the email hash, a mailer, a
-token issuer, a document store), and a reader of what the event store recorded."""
+token issuer, a document store, attempt counters, an access log), and a reader of what the
+event store recorded."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import secrets
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,7 +16,7 @@ from uuid import UUID, uuid4
 from argon2 import PasswordHasher
 
 from identity.application import IdentityApplication
-from identity.domain.ports import Document
+from identity.domain.ports import ChainCheck, Document, DocumentAccess, Limit
 
 
 class FakeVault:
@@ -58,15 +60,28 @@ class FakeClock:
 
 @dataclass
 class FakeMailer:
-    """Keeps what would have been mailed: (to, display name, token)."""
+    """Keeps what would have been mailed: (to, display name, token); password resets apart."""
 
     sent: list[tuple[str, str, str]] = field(default_factory=list)
+    resets: list[tuple[str, str, str]] = field(default_factory=list)
+    #: Raised by every send while set (a mail server that is away).
+    failure: Exception | None = None
 
     def send_verification(self, to: str, display_name: str, token: str) -> None:
+        if self.failure is not None:
+            raise self.failure
         self.sent.append((to, display_name, token))
+
+    def send_password_reset(self, to: str, display_name: str, token: str, valid_minutes: int) -> None:
+        if self.failure is not None:
+            raise self.failure
+        self.resets.append((to, display_name, token))
 
     def token_for(self, to: str) -> str:
         return next(token for address, _, token in reversed(self.sent) if address == to)
+
+    def reset_token_for(self, to: str) -> str:
+        return next(token for address, _, token in reversed(self.resets) if address == to)
 
 
 class FakeTokens:
@@ -93,6 +108,9 @@ class FakeDocuments:
 
     def get(self, document_id: UUID) -> Document | None:
         return self.stored.get(document_id)
+
+    def open(self, doc: Document) -> Iterator[bytes]:
+        return iter([f"bytes of {doc.document_id}".encode()])
 
     def erase_owner(self, owner_id: UUID) -> int:
         mine = [d for d in self.stored.values() if d.owner_id == owner_id]
@@ -139,3 +157,46 @@ PASSWORD = "a-long-password-1"
 def cheap_hasher() -> PasswordHasher:
     """argon2id with tiny parameters: these tests are about rules, not hashing cost."""
     return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@dataclass
+class FakeThrottle:
+    """Fixed-window counters in a dict, as the PostgreSQL ones count."""
+
+    windows: dict[str, tuple[float, float, int]] = field(default_factory=dict)  # key → (start, length, hits)
+
+    def wait_for(self, keys: Sequence[tuple[str, Limit]], now: float) -> float:
+        wait = 0.0
+        for key, limit in keys:
+            start, length, hits = self.windows.get(key, (0.0, 0.0, 0))
+            if hits >= limit.count and start + length > now:
+                wait = max(wait, start + length - now)
+        return wait
+
+    def hit(self, keys: Sequence[tuple[str, Limit]], now: float) -> None:
+        for key, limit in keys:
+            start, length, hits = self.windows.get(key, (0.0, 0.0, 0))
+            self.windows[key] = (start, length, hits + 1) if start + length > now else (now, limit.window, 1)
+
+    def clear(self, key: str) -> None:
+        self.windows.pop(key, None)
+
+
+@dataclass
+class FakeAccessLog:
+    """Keeps entries in a list; the chain is the real adapter's (tested on PostgreSQL)."""
+
+    entries: list[DocumentAccess] = field(default_factory=list)
+
+    def record(self, application_id: UUID, document_id: UUID, actor_id: UUID, actor_role: str,
+               at: datetime) -> DocumentAccess:
+        entry = DocumentAccess(len(self.entries) + 1, at, actor_id, actor_role, application_id, document_id,
+                               "0" * 64, "0" * 64)
+        self.entries.append(entry)
+        return entry
+
+    def for_application(self, application_id: UUID, limit: int, after_seq: int = 0) -> list[DocumentAccess]:
+        return [e for e in self.entries if e.application_id == application_id and e.seq > after_seq][:limit]
+
+    def verify(self) -> ChainCheck:
+        return ChainCheck(len(self.entries), True, None, "0" * 64)

@@ -6,12 +6,20 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import Field
 
 from alphapeer_contracts.vocabulary import Level, Mode
+from matching.answers import PeerRecommendations, Recommendations, SearchResult
 from matching.application import MatchingApplication
 from matching.domain.query import Need, Sort, Window, parse_window
 from matching.domain.query import Query as Search
-from matching.schemas import LearningNeed
+from matching.schemas import (
+    NEAR_DESCRIPTION,
+    NEAR_PATTERN,
+    WINDOW_DESCRIPTION,
+    WINDOW_PATTERN,
+    LearningNeed,
+)
 from servicekit.auth import Principal, current_principal
 from servicekit.problems import field_error
 
@@ -28,29 +36,36 @@ search = APIRouter(prefix="/v1", tags=["directory"])
 
 
 def parse_near(near: str | None) -> tuple[float, float] | None:
+    """``lat,lon`` as the schema's pattern admits it (checked before this is called)."""
     if near is None:
         return None
-    try:
-        lat_s, lon_s = near.split(",")
-        lat, lon = float(lat_s), float(lon_s)
-    except ValueError:
-        raise field_error("near", "must be 'lat,lon', e.g. 51.5246,-0.134") from None
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise field_error("near", "latitude must be within ±90 and longitude within ±180")
-    return lat, lon
+    lat, lon = near.split(",")
+    return float(lat), float(lon)
 
 
 def parse_windows(field: str, texts: list[str]) -> tuple[Window, ...]:
+    """Windows as the schema's pattern admits them; one that does not end after it starts is
+    refused naming it (``preferred_times.1``)."""
     windows = []
     for i, text in enumerate(texts):
         try:
             windows.append(parse_window(text))
         except ValueError as exc:
-            raise field_error(f"{field}[{i}]", str(exc)) from None
+            raise field_error(f"{field}.{i}", str(exc)) from None
     return tuple(windows)
 
 
-@search.get("/search", summary="Search the tutor directory (any signed-in user)")
+Point = Annotated[str | None, Query(max_length=60, pattern=NEAR_PATTERN, description=NEAR_DESCRIPTION)]
+Windows = Annotated[list[Annotated[str, Field(max_length=40, pattern=WINDOW_PATTERN)]],
+                    Query(max_length=21, description=f"Repeatable. {WINDOW_DESCRIPTION}")]
+SEARCH_RULES = ("Besides the schema, each a 422 naming the parameter: `within_km` needs `near`; `min_credits` "
+                "may not be above `max_credits`; `sort=distance` needs `near`; each `available` window must end "
+                "after it starts; `cursor` must be a `next_cursor` this API returned for a search in the same "
+                "`sort` order.")
+
+
+@search.get("/search", response_model=SearchResult, response_model_exclude_unset=True,
+            summary="Search the tutor directory (any signed-in user)", description=SEARCH_RULES)
 def directory_search(
     _: AnyUser,
     app: App,
@@ -60,13 +75,13 @@ def directory_search(
     min_credits: Annotated[int | None, Query(ge=0)] = None,
     max_credits: Annotated[int | None, Query(ge=0)] = None,
     mode: Mode | None = None,
-    near: Annotated[str | None, Query(max_length=60, description="lat,lon")] = None,
+    near: Point = None,
     within_km: Annotated[float | None, Query(gt=0, le=500)] = None,
     language: Annotated[str | None, Query(max_length=20)] = None,
     style: Annotated[str | None, Query(max_length=40)] = None,
     communication: Annotated[str | None, Query(max_length=40)] = None,
     verified_only: bool = False,
-    available: Annotated[list[str], Query(max_length=21, description="weekly windows, e.g. tue 18:00-20:00")] = [],  # noqa: B006
+    available: Windows = [],  # noqa: B006
     session_minutes: Annotated[int, Query(ge=15, le=240)] = 60,
     sort: Sort = "relevance",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -85,10 +100,13 @@ def directory_search(
         limit=limit, cursor=cursor))
 
 
-@search.post("/recommendations", summary="Tutors ranked for a learning need, each with why (any signed-in user)")
+@search.post("/recommendations", response_model=Recommendations, response_model_exclude_unset=True,
+             summary="Tutors ranked for a learning need, each with why (any signed-in user)",
+             description="Besides the schema: each `preferred_times` window must end after it starts (422 "
+                         "naming it, e.g. `preferred_times.0`).")
 def recommendations(need: LearningNeed, principal: AnyUser, app: App) -> dict[str, Any]:
     point = parse_near(need.near)
-    if need.within_km is not None and point is None:
+    if need.within_km is not None and point is None:  # the schema says so too (dependentRequired)
         raise field_error("within_km", "needs near=lat,lon")
     windows = parse_windows("preferred_times", need.preferred_times)
     return app.recommend(Need(
@@ -97,7 +115,8 @@ def recommendations(need: LearningNeed, principal: AnyUser, app: App) -> dict[st
         verified_only=need.verified_only, preferred=windows, limit=need.limit))
 
 
-@search.get("/recommendations/peers", summary="What students with choices like yours chose (signed-in user)")
+@search.get("/recommendations/peers", response_model=PeerRecommendations,
+            summary="What students with choices like yours chose (signed-in user)")
 def peer_recommendations(principal: AnyUser, app: App,
                          limit: Annotated[int, Query(ge=1, le=50)] = 10) -> dict[str, Any]:
     return app.peers(str(principal.user_id), limit)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from matching.adapters import readmodel
 from matching.adapters.directory import Directory
 from matching.adapters.embedding import Embedder
+from matching.adapters.personal import Opener, refresh_on_key_change
 from matching.adapters.vectors import VectorIndex, VectorIndexer
 from matching.application import MatchingApplication
 from matching.http import ROUTERS
@@ -19,9 +20,12 @@ def assemble(svc: Assembly[MatchingSettings]) -> None:
     s = svc.settings
     db = svc.tables(readmodel.DDL)
     svc.reacts_to("identity.events", "catalog.events", reaction=ProjectionReaction(db, readmodel.apply))
+    ring = svc.reads_personal_data_of("identity", "catalog")  # names and bios arrive sealed
+    refresh_on_key_change(ring, db)
     embedder = Embedder.shared(s.matching_model_dir, s.matching_embed_threads)
     # The vector memo lives in a schema of its own, so a rebuild of the read model keeps it.
-    directory = Directory(db, VectorIndex(svc.database("memo"), embedder), s.matching_refresh_interval)
+    directory = Directory(db, VectorIndex(svc.database("memo"), embedder), s.matching_refresh_interval,
+                          Opener(ring))
     directory.load()
     svc.worker(VectorIndexer(directory, s.matching_refresh_interval))
     svc.provide(matching=MatchingApplication(directory, embedder, s.search_weights(), s.tuning()))

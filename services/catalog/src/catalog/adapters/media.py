@@ -54,5 +54,9 @@ class MediaStore:
         """The file's bytes in chunks; raises BlobNotFound (or BlobStoreError) at once."""
         return self.blobs.stream(self.key(listing_id, sha256))
 
+    def delete(self, listing_id: UUID, sha256: str) -> None:
+        """Removes a stored file (its tutor was erased); a missing one is not an error."""
+        self.blobs.delete(self.key(listing_id, sha256))
+
     def close(self) -> None:
         self.blobs.close()

@@ -13,7 +13,7 @@ from eventsourcing.domain import Aggregate, event
 
 from catalog.domain.commands import Caller, Completion, CourseDraft, Module, RetireReason
 from catalog.domain.enrolment import Enrolment
-from catalog.domain.errors import Conflict, Invalid, NotFound, NotOwner
+from catalog.domain.errors import Conflict, Forbidden, Invalid, NotFound, NotOwner
 from catalog.domain.standing import TutorStanding, withheld
 from catalog.domain.taxonomy import Taxonomy
 
@@ -142,7 +142,7 @@ class Course(Aggregate):
         if str(student_id) in self.enrolled:
             raise Conflict("already enrolled")
         if student_id == self.creator_id:
-            raise Invalid("student_id", "a creator does not enrol in their own course")
+            raise Forbidden("a creator does not enrol in their own course")
         self._enrolled(enrolment_id, student_id, funded_by, self.price_credits)
 
     @event("Enrolled")

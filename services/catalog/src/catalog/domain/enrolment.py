@@ -10,7 +10,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from catalog.domain.errors import Conflict, Invalid
+from catalog.domain.errors import Conflict, Invalid, NotFound
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class Enrolment(Aggregate):
 
     def _module(self, index: int) -> int:
         if not 0 <= index < len(self.quiz_sizes):
-            raise Invalid("module", f"must be 0 to {len(self.quiz_sizes) - 1}")
+            raise NotFound(f"no such module: the course has modules 0 to {len(self.quiz_sizes) - 1}")
         return index
 
     def attempt(self, index: int, answers: tuple[int, ...], keys: list[list[int]]) -> Marked:

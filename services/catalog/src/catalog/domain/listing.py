@@ -2,12 +2,18 @@
 published again, withdrawn for good.
 
 Every listing event carries the whole public snapshot (a plain dict, the shape of
-``alphapeer_contracts.catalog.ListingSnapshot``) and whether it is visible, so the public
+``alphapeer_contracts.catalog.ListingSnapshotV2``) and whether it is visible, so the public
 contract is built from the event alone. The snapshot's shape is what stored events hold:
-it must not change."""
+it must not change.
+
+The tutor's personal text — bio, qualifications and place — is sealed in the snapshot
+under the tutor's key (a ``Sealer``): the event store and ``catalog.events`` hold it
+sealed, and erasing the tutor (forgetting the key) makes it unreadable everywhere.
+Snapshots stored before sealing hold it in the clear; they stay readable until rewritten."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -28,6 +34,7 @@ from catalog.domain.commands import (
     WithdrawReason,
 )
 from catalog.domain.errors import Conflict, Invalid, NotEligible, NotFound, NotOwner
+from catalog.domain.ports import Sealer
 from catalog.domain.standing import withheld
 from catalog.domain.taxonomy import Taxonomy
 
@@ -72,10 +79,9 @@ def _place(place: Place | None, modes: tuple[str, ...]) -> dict[str, Any] | None
     if place is not None:
         if (place.lat is None) != (place.lon is None):
             raise Invalid("place", "lat and lon go together")
-        campus = (place.campus or "").strip() or None
-        if campus is None and place.lat is None:
+        if place.campus is None and place.lat is None:
             raise Invalid("place", "give a campus, a point (lat, lon), or both")
-        return {"campus": campus, "lat": place.lat, "lon": place.lon,
+        return {"campus": place.campus, "lat": place.lat, "lon": place.lon,
                 "travel_radius_km": float(place.travel_radius_km)}
     if "in_person" in modes:
         raise Invalid("place", "in-person tutoring needs a campus or a point")
@@ -86,9 +92,45 @@ def _distinct(values: tuple[Any, ...]) -> list[Any]:
     return list(dict.fromkeys(values))
 
 
+#: The snapshot's fields that are the tutor's personal text (sealed; ``place`` as JSON).
+PERSONAL = ("bio", "qualifications", "place")
+
+
+def _sealed(value: str | None) -> bool:
+    return isinstance(value, str) and value.startswith("v1.")
+
+
+def seal_personal(snapshot: dict[str, Any], sealer: Sealer) -> dict[str, Any]:
+    tutor = UUID(snapshot["tutor_id"])
+    place = snapshot.get("place")
+    return {**snapshot,
+            "bio": sealer.seal(tutor, snapshot["bio"]) if snapshot.get("bio") else None,
+            "qualifications": sealer.seal(tutor, snapshot["qualifications"]) if snapshot.get("qualifications")
+            else None,
+            "place": sealer.seal(tutor, json.dumps(place, sort_keys=True)) if place else None}
+
+
+def opened(snapshot: dict[str, Any], sealer: Sealer) -> dict[str, Any]:
+    """The snapshot with its personal text readable: "" and no place once the tutor's key
+    is gone (erased); a snapshot stored before sealing as it is."""
+    tutor = UUID(snapshot["tutor_id"])
+
+    def text(value: Any) -> str:
+        if not value:
+            return ""
+        return (sealer.open(tutor, value) or "") if _sealed(value) else str(value)
+
+    place = snapshot.get("place")
+    if isinstance(place, str) and _sealed(place):
+        place_text = sealer.open(tutor, place)
+        place = json.loads(place_text) if place_text else None
+    return {**snapshot, "bio": text(snapshot.get("bio")), "qualifications": text(snapshot.get("qualifications")),
+            "place": place}
+
+
 def _snapshot(tutor_id: UUID, details: ListingDetails, subjects: list[dict[str, Any]],
-              media: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
+              media: list[dict[str, Any]], sealer: Sealer) -> dict[str, Any]:
+    return seal_personal({
         "tutor_id": str(tutor_id),
         "title": details.title,
         "subjects": subjects,
@@ -103,11 +145,12 @@ def _snapshot(tutor_id: UUID, details: ListingDetails, subjects: list[dict[str, 
         "qualifications": details.qualifications,
         "trial": {"minutes": details.trial.minutes, "free": details.trial.free} if details.trial else None,
         "media": media,
-    }
+    }, sealer)
 
 
-def _details(snapshot: dict[str, Any]) -> ListingDetails:
+def _details(snapshot: dict[str, Any], sealer: Sealer) -> ListingDetails:
     """A stored snapshot as the values a change is applied to."""
+    snapshot = opened(snapshot, sealer)
     place, trial = snapshot.get("place"), snapshot.get("trial")
     return ListingDetails(
         title=snapshot["title"],
@@ -137,8 +180,9 @@ class Listing(Aggregate):
         self.promotions: list[dict[str, Any]] = []
 
     @classmethod
-    def draft(cls, tutor_id: UUID, details: ListingDetails, taxonomy: Taxonomy) -> Listing:
-        return cls(tutor_id=tutor_id, snapshot=_snapshot(tutor_id, details, taught(details.subjects, taxonomy), []))
+    def draft(cls, tutor_id: UUID, details: ListingDetails, taxonomy: Taxonomy, sealer: Sealer) -> Listing:
+        subjects = taught(details.subjects, taxonomy)
+        return cls(tutor_id=tutor_id, snapshot=_snapshot(tutor_id, details, subjects, [], sealer))
 
     @property
     def visible(self) -> bool:
@@ -160,14 +204,15 @@ class Listing(Aggregate):
         if self.status == "withdrawn":
             raise Conflict("the listing was withdrawn")
 
-    def edit(self, changes: ListingChanges, taxonomy: Taxonomy) -> None:
+    def edit(self, changes: ListingChanges, taxonomy: Taxonomy, sealer: Sealer) -> None:
         """The listing with ``changes`` applied must still be a valid listing as a whole.
         Its subjects are checked against the taxonomy only when they change: a subject
         retired since stays on the listings that had it."""
         self._check_open()
-        details = changes.applied_to(_details(self.snapshot))
+        details = changes.applied_to(_details(self.snapshot, sealer))
         subjects = self.snapshot["subjects"] if changes.subjects is KEEP else taught(details.subjects, taxonomy)
-        self._edited(_snapshot(self.tutor_id, details, subjects, self.snapshot.get("media", [])), self.visible)
+        self._edited(_snapshot(self.tutor_id, details, subjects, self.snapshot.get("media", []), sealer),
+                     self.visible)
 
     @event("Edited")
     def _edited(self, snapshot: dict[str, Any], visible: bool) -> None:

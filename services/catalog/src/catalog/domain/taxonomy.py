@@ -10,7 +10,7 @@ from typing import Any
 from eventsourcing.domain import Aggregate, event
 
 from catalog.domain.commands import NewSubject
-from catalog.domain.errors import Conflict, Invalid
+from catalog.domain.errors import Conflict, Invalid, NotFound
 
 _SLUG = re.compile(r"[^a-z0-9]+")
 
@@ -87,7 +87,10 @@ class Taxonomy(Aggregate):
                                      "retired": False}
 
     def retire_subject(self, subject_id: str) -> None:
-        self.subject(subject_id)
+        """A subject not in the taxonomy (or retired already) is not found."""
+        found = self.subjects.get(subject_id)
+        if found is None or found["retired"]:
+            raise NotFound("no such subject")
         self._subject_retired(subject_id)
 
     @event("SubjectRetired")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
 from uuid import UUID
 
 from identity.domain.ports import Document, Vault
@@ -75,6 +76,10 @@ class DocumentStore:
 
     def read(self, doc: Document) -> bytes:
         return self.blobs.get(f"{doc.owner_id}/{doc.sha256}")
+
+    def open(self, doc: Document) -> Iterator[bytes]:
+        """The bytes in chunks; ``BlobNotFound`` is raised here, before the first chunk."""
+        return self.blobs.stream(f"{doc.owner_id}/{doc.sha256}")
 
     def erase_owner(self, owner_id: UUID) -> int:
         # Every blob of an owner has a row naming it (content-addressed: <owner>/<sha256>),

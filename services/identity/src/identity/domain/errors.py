@@ -1,11 +1,12 @@
 """What identity refuses, and why: the kit's refusals (``servicekit.errors``), named for
 identity. The gateway answers each by its base class (Invalid 422 naming the field,
-Unauthenticated 401, Forbidden 403, NotFound 404, Conflict 409); ``title`` is set where
-identity's answer says more than the status."""
+Unauthenticated 401, Forbidden 403, NotFound 404, Conflict 409, TooManyRequests 429 and
+Unavailable 503 with Retry-After); ``title`` is set where identity's answer says more than
+the status."""
 
 from __future__ import annotations
 
-from servicekit.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
+from servicekit.errors import Conflict, Forbidden, Invalid, NotFound, TooManyRequests, Unauthenticated, Unavailable
 
 
 class EmailTaken(Conflict):
@@ -65,6 +66,47 @@ class SelfReview(Forbidden):
         super().__init__("you cannot review your own application")
 
 
+class TooManyAttempts(TooManyRequests):
+    """Too many failed sign-ins (for an account or from an address), or too many mails
+    asked for: refused until the window ends. Alike for existing and unknown accounts."""
+
+    title = "Too many attempts"
+
+
+class PasswordHashingBusy(Unavailable):
+    """Every password-hashing slot stayed busy past the request's deadline (a sign-in
+    storm): refused rather than queued without bound or hashed beyond the memory budget."""
+
+    title = "Too busy"
+
+    def __init__(self, retry_after: int = 1) -> None:
+        super().__init__("too many sign-ins at once; try again in a moment", retry_after)
+
+
+class MailUnavailable(Unavailable):
+    """The mail server could not take the message now."""
+
+    title = "Mail unavailable"
+
+
+class ProviderUnavailable(Unavailable):
+    """The background-check provider could not be reached, or failed."""
+
+    title = "Provider unavailable"
+
+
+class ProviderRefused(Conflict):
+    """The background-check provider refused the request (its answer says why)."""
+
+    title = "Provider refused"
+
+
+class InvalidSignature(Unauthenticated):
+    """A provider's webhook whose signature does not match its body: nothing is read from it."""
+
+    title = "Invalid signature"
+
+
 __all__ = [
     "AccountErased",
     "AccountSuspended",
@@ -74,8 +116,14 @@ __all__ = [
     "Forbidden",
     "Invalid",
     "InvalidCredentials",
+    "InvalidSignature",
     "InvalidToken",
     "LastAdmin",
+    "MailUnavailable",
     "NotFound",
+    "PasswordHashingBusy",
+    "ProviderRefused",
+    "ProviderUnavailable",
     "SelfReview",
+    "TooManyAttempts",
 ]

@@ -54,8 +54,8 @@ class User(Aggregate):
         """The user proved they own their email address."""
 
     class PasswordChanged(Aggregate.Event):
-        """A new password hash: ``reason`` is "changed" by the user or "rehashed" with
-        stronger parameters at sign-in. Internal; never published."""
+        """A new password hash: ``reason`` is "changed" by the user, "reset" with a mailed
+        token, or "rehashed" with stronger parameters at sign-in. Internal; never published."""
 
         password_hash: str
         reason: str
@@ -160,6 +160,8 @@ class User(Aggregate):
         self.background_check_provider: str | None = None
         self.background_check_updated_at: datetime | None = None
         self.session_generation = 0
+        #: Counts real password changes (not re-hashes): a reset token is good for one version.
+        self.password_version = 0
         self.open_application_id: UUID | None = None
         self.application_ids: list[UUID] = []
         self.erased = False
@@ -202,6 +204,8 @@ class User(Aggregate):
     @event(PasswordChanged)
     def _password_changed(self, password_hash: str, reason: str) -> None:
         self.password_hash = password_hash
+        if reason != "rehashed":
+            self.password_version += 1
 
     def revoke_sessions(self, reason: str) -> None:
         self._sessions_revoked(reason)

@@ -11,6 +11,7 @@ import time
 from typing import Any
 
 from matching.adapters import readmodel
+from matching.adapters.personal import Opener
 from matching.adapters.vectors import VectorIndex
 from matching.domain.columns import Columns, Signals, build_columns
 from matching.domain.listing import Entry, digest, entry_of, expertise_text, topics_of, visible
@@ -18,9 +19,11 @@ from servicekit.database import Database
 
 
 class Directory:
-    def __init__(self, db: Database, vectors: VectorIndex, refresh_interval: float = 0.25) -> None:
+    def __init__(self, db: Database, vectors: VectorIndex, refresh_interval: float = 0.25,
+                 opener: Opener | None = None) -> None:
         self.db = db
         self.vectors = vectors
+        self.opener = opener or Opener(None)
         self.refresh_interval = refresh_interval
         self._lock = threading.RLock()
         self._entries: dict[str, Entry] = {}
@@ -70,6 +73,7 @@ class Directory:
     def _put(self, row: dict[str, Any]) -> None:
         if not visible(row):
             return
+        row = self.opener.row(row)  # personal text opened in memory only
         doc = row["listing"]
         expertise = expertise_text(doc)
         entry = entry_of(row, digest(expertise))

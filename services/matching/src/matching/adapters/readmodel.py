@@ -89,9 +89,10 @@ def _tutor(cur: Cursor, user_id: str, **fields: Any) -> None:
 
 def apply(cur: Cursor, event: IntegrationEvent, delivery: Delivery) -> None:
     """One upstream event into the tables (the kit records its tracking row in the same transaction)."""
-    if isinstance(event, idc.UserRegistered):
+    # Personal text is stored as it arrived: sealed (v2), opened in memory (adapters/personal.py).
+    if isinstance(event, idc.UserRegistered | idc.UserRegisteredV2):
         _tutor(cur, str(event.user_id), display_name=event.display_name)
-    elif isinstance(event, idc.PublicProfileUpdated):
+    elif isinstance(event, idc.PublicProfileUpdated | idc.PublicProfileUpdatedV2):
         _tutor(cur, str(event.user_id), display_name=event.display_name, headline=event.headline,
                avatar_url=event.avatar_url)
     elif isinstance(event, idc.TutorApproved) or (isinstance(event, idc.RoleGranted) and event.role == "tutor"):
@@ -106,7 +107,10 @@ def apply(cur: Cursor, event: IntegrationEvent, delivery: Delivery) -> None:
         _tutor(cur, str(event.user_id), background_check=event.status)
     elif isinstance(event, idc.UserErased):
         _tutor(cur, str(event.user_id), erased=1, display_name="Erased user", headline=None, avatar_url=None)
-    elif isinstance(event, cat.ListingPublished | cat.ListingUpdated):
+        # Whatever of theirs arrived in the clear (published before sealing) goes too.
+        cur.execute("UPDATE listings SET doc = (doc::jsonb || '{\"bio\": null, \"qualifications\": null,"
+                    " \"place\": null}'::jsonb)::text WHERE tutor_id = %s", (str(event.user_id),))
+    elif isinstance(event, cat.ListingPublished | cat.ListingUpdated | cat.ListingPublishedV2 | cat.ListingUpdatedV2):
         doc = event.listing.model_dump_json()
         cur.execute(
             "INSERT INTO listings (listing_id, tutor_id, visible, doc, published_at) VALUES (%s, %s, 1, %s, %s) "

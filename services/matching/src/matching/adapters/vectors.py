@@ -109,18 +109,27 @@ class VectorIndexer:
     def __init__(self, directory: Directory, interval: float) -> None:
         self.directory = directory
         self.interval = interval
-        self._stopping = asyncio.Event()
+        # One stop signal per event loop running the worker: an asyncio.Event belongs to the loop
+        # that first waits on it, and a test harness may run the app's lifespan in a second loop.
+        self._stopping: dict[asyncio.AbstractEventLoop, asyncio.Event] = {}
+
+    def _signal(self) -> asyncio.Event:
+        return self._stopping.setdefault(asyncio.get_running_loop(), asyncio.Event())
 
     async def run(self) -> None:
-        while not self._stopping.is_set():
-            await asyncio.to_thread(self.directory.refresh)
-            done = await asyncio.to_thread(self.directory.index_pending)
-            if not done:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=self.interval)
+        stopping = self._signal()
+        try:
+            while not stopping.is_set():
+                await asyncio.to_thread(self.directory.refresh)
+                done = await asyncio.to_thread(self.directory.index_pending)
+                if not done:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stopping.wait(), timeout=self.interval)
+        finally:
+            self._stopping.pop(asyncio.get_running_loop(), None)
 
     async def stop(self) -> None:
-        self._stopping.set()
+        self._signal().set()
 
 
 def _memoised(db: Database, keys: list[str]) -> dict[str, bytes]:
