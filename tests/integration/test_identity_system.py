@@ -85,13 +85,13 @@ async def test_event_committed_before_a_crash_is_published_once_after_restart(
     grace = api.register("grace@uni.example", "Grace H.")
     identity_proc.kill()
     assert not records_of(await consume_all(kafka.bootstrap, "identity.events", expect=1, timeout=2),
-                          "UserRegistered.v1", grace)
+                          "UserRegistered.v2", grace)
 
     identity_proc.start()
-    await effect_counter.wait_for("UserRegistered.v1", grace)
+    await effect_counter.wait_for("UserRegistered.v2", grace)
     records = await consume_all(kafka.bootstrap, "identity.events", expect=50, timeout=5)
-    assert len(records_of(records, "UserRegistered.v1", grace)) == 1
-    assert effect_counter.count("UserRegistered.v1", grace) == 1
+    assert len(records_of(records, "UserRegistered.v2", grace)) == 1
+    assert effect_counter.count("UserRegistered.v2", grace) == 1
 
 
 async def test_crash_after_publish_before_position_record_republishes_but_takes_effect_once(
@@ -107,13 +107,13 @@ async def test_crash_after_publish_before_position_record_republishes_but_takes_
                message="the fault-injected relay to exit")
     assert identity_proc.proc is not None and identity_proc.proc.returncode == 99
     identity_proc.start()
-    await effect_counter.wait_for("UserRegistered.v1", linus)
+    await effect_counter.wait_for("UserRegistered.v2", linus)
     records = await consume_all(kafka.bootstrap, "identity.events", expect=50, timeout=5)
-    on_topic = records_of(records, "UserRegistered.v1", linus)
+    on_topic = records_of(records, "UserRegistered.v2", linus)
     assert len(on_topic) == 2  # published twice (at-least-once) …
     assert len({envelope.decode_headers(r.headers)["ce_id"] for r in on_topic}) == 1  # … as the same event
     await asyncio.sleep(1.0)
-    assert effect_counter.count("UserRegistered.v1", linus) == 1  # … with one effect
+    assert effect_counter.count("UserRegistered.v2", linus) == 1  # … with one effect
 
 
 async def test_broker_restarting_empty_gets_the_history_again_and_new_events_still_flow(
@@ -121,7 +121,7 @@ async def test_broker_restarting_empty_gets_the_history_again_and_new_events_sti
 ) -> None:
     before = [api.register(f"user{i}@uni.example", f"User {i}") for i in range(3)]
     for uid in before:
-        await effect_counter.wait_for("UserRegistered.v1", uid)
+        await effect_counter.wait_for("UserRegistered.v2", uid)
 
     kafka.restart()  # the embedded broker comes back with nothing
     after = api.register("after@uni.example", "After Restart")
@@ -130,15 +130,15 @@ async def test_broker_restarting_empty_gets_the_history_again_and_new_events_sti
     # admin: registered, verified, two roles; then four registrations
     records = await consume_all(kafka.bootstrap, "identity.events", expect=8, timeout=40)
     for uid in [*before, after]:
-        copies = records_of(records, "UserRegistered.v1", uid)
+        copies = records_of(records, "UserRegistered.v2", uid)
         # The event that revealed the loss may be on the topic twice; always as one event.
         assert copies and len({envelope.decode_headers(r.headers)["ce_id"] for r in copies}) == 1, uid
     # … the new event reaches the subscriber, and nothing took effect twice.
-    await effect_counter.wait_for("UserRegistered.v1", after, timeout=60)
+    await effect_counter.wait_for("UserRegistered.v2", after, timeout=60)
     await asyncio.sleep(1.0)
     for _, _, _, n in effect_counter.effects():
         assert n == 1
-    assert all(effect_counter.count("UserRegistered.v1", uid) == 1 for uid in [*before, after])
+    assert all(effect_counter.count("UserRegistered.v2", uid) == 1 for uid in [*before, after])
 
 
 def test_another_gateway_verifies_tokens_through_the_jwks_and_honours_rotation(api: Api) -> None:

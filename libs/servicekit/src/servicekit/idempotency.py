@@ -19,6 +19,7 @@ import hashlib
 import json
 import time
 from typing import Any
+from uuid import UUID
 
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
@@ -43,6 +44,12 @@ UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 TTL_SECONDS = 24 * 3600
 #: Responses that depend on the caller's state at the time rather than on the request.
 _NOT_STORED = {401, 403, 409, 429}
+
+
+def forget_caller(db: Database, user_id: UUID | str) -> None:
+    """Deletes the answers kept for a user's keys (their erasure: an answer may quote them)."""
+    with db.transaction() as cur:
+        cur.execute("DELETE FROM idempotency_keys WHERE scope = %s", (f"user:{user_id}",))
 
 
 class IdempotencyStore:

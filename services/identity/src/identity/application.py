@@ -22,7 +22,7 @@ import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 from uuid import UUID, uuid4
 
 from argon2 import PasswordHasher
@@ -68,8 +68,9 @@ from identity.domain.ports import (
 from identity.domain.ports import PasswordHasher as HasherPort
 from identity.domain.refresh_session import SESSION_TTL, RefreshSession, RefreshTokenIndex
 from identity.domain.tutor_application import TutorApplication
-from identity.domain.user import User
+from identity.domain.user import ERASED_NAME, User
 from servicekit.eventstore import ServiceApplication, retry_on_conflict
+from servicekit.vault import is_sealed
 
 if TYPE_CHECKING:
     from servicekit.auth import Principal
@@ -202,6 +203,14 @@ class OpenedDocument:
     access: DocumentAccess
 
 
+class ProfileText(TypedDict):
+    """A public profile's personal text as it reads (opened from the shared vault)."""
+
+    display_name: str
+    headline: str | None
+    avatar_url: str | None
+
+
 class IdentityApplication(ServiceApplication):
     """Accounts, sign-in, sessions, roles, profiles, tutor vetting, suspension, erasure.
 
@@ -220,6 +229,7 @@ class IdentityApplication(ServiceApplication):
         env: Mapping[str, str] | None = None,
         *,
         vault: Vault,
+        shared: Vault,
         lookup_key: Callable[[str], str],
         tokens: TokenIssuer,
         mailer: Mailer,
@@ -231,9 +241,14 @@ class IdentityApplication(ServiceApplication):
         reset_ttl: int | timedelta = RESET_TTL,
         clock: Callable[[], datetime] = utc_now,
         hasher: HasherPort | None = None,
+        forget_requests: Callable[[UUID], None] = lambda user_id: None,
     ) -> None:
         super().__init__(env)
         self.vault = vault
+        # Personal text that travels in identity's events (name, headline, avatar URL), under
+        # keys shared with the services that read them (servicekit.shredding).
+        self.shared = shared
+        self.forget_requests = forget_requests
         self.lookup_key = lookup_key
         self.tokens = tokens
         self.mailer = mailer
@@ -322,7 +337,8 @@ class IdentityApplication(ServiceApplication):
 
         user_id = uuid4()
         user = User(id=user_id, email_sealed=self.vault.seal(user_id, email),
-                    password_hash=self.hasher.hash(r.password), display_name=name, time_zone=zone,
+                    password_hash=self.hasher.hash(r.password), display_name=self.shared.seal(user_id, name),
+                    time_zone=zone,
                     languages=langs, referral=origin, roles=["student"])
         if index is None:
             index = EmailIndex.claim(key, user_id)
@@ -334,9 +350,22 @@ class IdentityApplication(ServiceApplication):
         try:
             self.save(user, *others)
         except RecordConflictError:
-            # The account was never stored: drop the key its email was sealed under.
+            # The account was never stored: drop the keys its email and name were sealed under.
             self.vault.forget(user.id)
+            self.shared.forget(user.id)
             raise
+
+    def public_text(self, user_id: UUID, stored: str | None) -> str | None:
+        """A public profile value as it reads: opened from the shared vault (None once the
+        user is erased), or as stored by events from before sealing."""
+        if not stored or not is_sealed(stored):
+            return stored
+        return self.shared.open(user_id, stored)
+
+    def _profile_text(self, user: User) -> ProfileText:
+        name = ERASED_NAME if user.erased else self.public_text(user.id, user.display_name) or ERASED_NAME
+        return {"display_name": name, "headline": self.public_text(user.id, user.headline),
+                "avatar_url": self.public_text(user.id, user.avatar_url)}
 
     def resend_verification(self, user_id: UUID) -> None:
         """Mails the user a new verification token, at most ``limits.mail_per_account``
@@ -348,7 +377,8 @@ class IdentityApplication(ServiceApplication):
         """Mails the user a new verification token."""
         token = self.issue_email_verification(user_id)
         user = self._user(user_id)
-        self.mailer.send_verification(self._open(user.id, user.email_sealed) or "", user.display_name, token)
+        self.mailer.send_verification(self._open(user.id, user.email_sealed) or "",
+                                      self._profile_text(user)["display_name"] or "", token)
 
     def issue_email_verification(self, user_id: UUID) -> str:
         """A one-time token (valid 48 h); only its hash is stored."""
@@ -379,8 +409,8 @@ class IdentityApplication(ServiceApplication):
         an unknown (or erased) address and a wrong password; ``AccountSuspended`` only
         once the password was right. Re-hashes the password when the hasher's parameters
         changed."""
-        try:
-            normalised: str | None = rules.email(email)
+        try:  # sign-in forgives white space around the address (registration refuses it)
+            normalised: str | None = rules.email(email.strip())
         except Invalid:
             normalised = None
         index = self._email_index(normalised) if normalised else None
@@ -504,7 +534,8 @@ class IdentityApplication(ServiceApplication):
         token = new_token()
         self.save(PasswordReset.issue(token_hash(token), user.id, user.password_version, self.clock(),
                                       self.reset_ttl))
-        self.mailer.send_password_reset(self._open(user.id, user.email_sealed) or email, user.display_name, token,
+        self.mailer.send_password_reset(self._open(user.id, user.email_sealed) or email,
+                                        self._profile_text(user)["display_name"] or "", token,
                                         valid_minutes=int(self.reset_ttl.total_seconds() // 60))
         return True
 
@@ -618,9 +649,7 @@ class IdentityApplication(ServiceApplication):
             email=self._open(user.id, user.email_sealed),
             email_verified=user.email_verified,
             roles=sorted(user.roles),
-            display_name=user.display_name,
-            headline=user.headline,
-            avatar_url=user.avatar_url,
+            **self._profile_text(user),
             languages=list(user.languages),
             time_zone=user.time_zone,
             private_profile={k: self._open(user.id, user.private.get(k)) for k in rules.PRIVATE_FIELDS},
@@ -639,8 +668,7 @@ class IdentityApplication(ServiceApplication):
     def get_public_profile(self, user_id: UUID) -> PublicProfile:
         user = self._user(user_id)
         return PublicProfile(
-            user_id=user.id, display_name=user.display_name, headline=user.headline, avatar_url=user.avatar_url,
-            languages=list(user.languages), time_zone=user.time_zone,
+            user_id=user.id, **self._profile_text(user), languages=list(user.languages), time_zone=user.time_zone,
             roles=[r for r in sorted(user.roles) if r in PUBLIC_ROLES] if not user.erased else [],
             erased=user.erased,
         )
@@ -661,7 +689,8 @@ class IdentityApplication(ServiceApplication):
     def update_public_profile(self, user_id: UUID, change: PublicProfileChange) -> None:
         """Fields not given keep their value; no event when nothing changes."""
         user = self._user(user_id)
-        if user.update_public_profile(**change.given()):
+        if user.update_public_profile(self._profile_text(user), lambda text: self.shared.seal(user.id, text),
+                                      **change.given()):
             self.save(user)
 
     @retry_on_conflict()
@@ -822,7 +851,8 @@ class IdentityApplication(ServiceApplication):
         find the user."""
         user = self._user(user_id)  # no check is started for nobody
         user.check_not_erased()
-        started = self.background.start(user.id, self._open(user.id, user.email_sealed) or "", user.display_name)
+        started = self.background.start(user.id, self._open(user.id, user.email_sealed) or "",
+                                        self._profile_text(user)["display_name"] or "")
         self._record_check_started(user.id, started.status, started.reference)
         return BackgroundCheckStarted(user.id, started.status, self.background.name, started.reference)
 
@@ -915,10 +945,16 @@ class IdentityApplication(ServiceApplication):
             user.revoke_sessions("erased")
             user.erase(by)
             self.save(*changed)
+            if email:
+                self.mailer.forget(email)  # what was mailed to them and is still ours to delete
         # Only once the erasure is recorded (a refusal such as LastAdmin keeps everything),
-        # and again on a repeat, in case a step failed the first time.
+        # and again on a repeat, in case a step failed the first time: the keys (every value
+        # sealed for them, here and in every service that read identity's events, stays
+        # sealed for good), their documents, the answers kept for their Idempotency-Keys.
         self.vault.forget(user.id)
+        self.shared.forget(user.id)
         self.documents.erase_owner(user.id)
+        self.forget_requests(user.id)
 
     @retry_on_conflict()
     def ensure_admin(self, email: str, password: str, display_name: str) -> UUID:

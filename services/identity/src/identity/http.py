@@ -15,26 +15,30 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
-from uuid import UUID
 
 from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Path, Query, Request, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from alphapeer_contracts.vocabulary import STAFF_ROLES
+from alphapeer_contracts.vocabulary import STAFF_ROLES, Role
 from identity.adapters import passwords
 from identity.adapters.review_queue import ReviewQueue
 from identity.adapters.signing_keys import SigningKeyStore
 from identity.application import ApplicationView, IdentityApplication, TokenPair, UserView
 from identity.domain.commands import PrivateProfileChange, PublicProfileChange, Registration, TutorApplicationForm
 from identity.schemas import (
+    JWKS,
     AccessLogCheck,
     ApplicationIn,
+    ApplicationOut,
     BackgroundCheckIn,
+    BackgroundCheckOut,
     BackgroundCheckStartedOut,
     DocumentAccessOut,
     DocumentAccessPage,
     DocumentOut,
+    EmailVerifiedOut,
+    ErasedOut,
     KeyRotated,
     LoginIn,
     PasswordIn,
@@ -43,21 +47,28 @@ from identity.schemas import (
     PasswordResetRequested,
     PrivateProfileIn,
     PublicProfileIn,
+    PublicProfileOut,
     RefreshIn,
     Registered,
     RegisterIn,
+    ReinstatedOut,
     RejectIn,
     ReviewIn,
+    ReviewQueuePage,
     RoleIn,
+    RolesOut,
+    SuspendedOut,
     SuspendIn,
     TokenIn,
+    UserOut,
     VerificationSent,
     WebhookReceived,
 )
 from identity.schemas import TokenPair as TokenPairOut
 from identity.settings import IdentitySettings
 from servicekit.auth import Principal, current_principal, require_roles, require_self_or_roles
-from servicekit.errors import Forbidden, Invalid
+from servicekit.bodies import Uuid
+from servicekit.errors import Forbidden
 from servicekit.uploads import UploadRejected
 
 log = logging.getLogger(__name__)
@@ -154,6 +165,12 @@ def answers(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"description": ANSWERS[code]} for code in statuses}
 
 
+#: Path parameters: ids in their hyphenated form (``format: uuid``), as this API writes them.
+UserId = Annotated[Uuid, Path()]
+ApplicationId = Annotated[Uuid, Path()]
+DocumentId = Annotated[Uuid, Path()]
+
+
 auth = APIRouter(prefix="/v1/auth", tags=["auth"])
 users = APIRouter(prefix="/v1/users", tags=["users"])
 tutoring = APIRouter(prefix="/v1/tutor-applications", tags=["tutor vetting"])
@@ -183,11 +200,13 @@ def token_pair(pair: TokenPair) -> TokenPairOut:
 # -- auth ---------------------------------------------------------------------------
 
 @auth.post("/register", status_code=status.HTTP_201_CREATED, response_model=Registered,
-           summary="Register with email and password (public)", responses=answers(409, 422, 503))
+           summary="Register with email and password (public)", responses=answers(409, 422, 503),
+           description="409 naming `email` when the address has an account. Besides the schema: "
+                       "`referral.referrer_user_id`, when given, must be a registered user (422 naming it).")
 async def register(body: RegisterIn, app: App, request: Request, response: Response) -> Registered:
     passwords.mark_arrival()
     registration = Registration(
-        email=body.email, password=body.password, display_name=body.display_name, time_zone=body.time_zone,
+        email=body.email, password=body.password, display_name=body.display_name, time_zone=str(body.time_zone),
         languages=body.languages, referral=body.referral.model_dump(mode="json") if body.referral else None,
     )
     async with _admitted(request):  # the hashing part only: mailing holds no admission
@@ -197,9 +216,12 @@ async def register(body: RegisterIn, app: App, request: Request, response: Respo
     return Registered(user_id=user_id, email_verification="sent" if mailed else "not_sent")
 
 
-@auth.post("/verify-email", summary="Confirm an email address with the mailed token (public)")
-def verify_email(body: TokenIn, app: App) -> dict[str, Any]:
-    return {"user_id": app.verify_email(body.token), "email_verified": True}
+@auth.post("/verify-email", response_model=EmailVerifiedOut,
+           summary="Confirm an email address with the mailed token (public)", responses=answers(409, 422),
+           description="Besides the schema: `token` must be a verification token this API mailed, less than "
+                       "48 hours ago (422 naming `token`); 409 when it was used already.")
+def verify_email(body: TokenIn, app: App) -> EmailVerifiedOut:
+    return EmailVerifiedOut(user_id=app.verify_email(body.token))
 
 
 @auth.post("/resend-verification", status_code=status.HTTP_202_ACCEPTED, response_model=VerificationSent,
@@ -222,12 +244,16 @@ async def login(body: LoginIn, app: App, client: Client, request: Request) -> To
     return token_pair(pair)
 
 
-@auth.post("/refresh", response_model=TokenPairOut, summary="Rotate a refresh token for new tokens (public)")
+@auth.post("/refresh", response_model=TokenPairOut, summary="Rotate a refresh token for new tokens (public)",
+           responses=answers(401, 403, 422),
+           description="401 when the token is not a current refresh token of a live session (unknown, expired, "
+                       "revoked, or already used: reuse ends its session); 403 when the account is suspended.")
 def refresh(body: RefreshIn, app: App) -> TokenPairOut:
     return token_pair(app.refresh(body.refresh_token))
 
 
-@auth.post("/logout", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke a refresh token (public)")
+@auth.post("/logout", status_code=status.HTTP_204_NO_CONTENT, summary="Revoke a refresh token (public)",
+           description="Ends the token's session; a token that is not one is ignored (204 all the same).")
 def logout(body: RefreshIn, app: App) -> Response:
     app.revoke_session(body.refresh_token)
     return Response(status_code=204)
@@ -235,7 +261,9 @@ def logout(body: RefreshIn, app: App) -> Response:
 
 @auth.post("/password", status_code=status.HTTP_204_NO_CONTENT,
            summary="Change password; signs out every session (the signed-in user)",
-           responses=answers(401, 403, 409, 422, 503), dependencies=HASHES)
+           responses=answers(401, 403, 409, 422, 503), dependencies=HASHES,
+           description="Besides the schema: `old_password` must be the current password, and `new_password` "
+                       "must differ from it (422 naming the field).")
 def change_password(body: PasswordIn, principal: AnyUser, app: App) -> Response:
     app.change_password(principal.user_id, body.old_password, body.new_password)
     return Response(status_code=204)
@@ -243,7 +271,9 @@ def change_password(body: PasswordIn, principal: AnyUser, app: App) -> Response:
 
 @auth.post("/password-reset", status_code=status.HTTP_202_ACCEPTED, response_model=PasswordResetRequested,
            summary="Mail a password reset token to an account's address (public; the answer never says "
-                   "whether the address has an account)", responses=answers(422, 429))
+                   "whether the address has an account)", responses=answers(422, 429),
+                   description="429 past the mail limits (per address asked for and per client), with "
+                               "`Retry-After`.")
 def request_password_reset(body: PasswordResetIn, app: App, client: Client, tasks: BackgroundTasks,
                            ) -> PasswordResetRequested:
     email = app.admit_password_reset(body.email, client=client)
@@ -261,7 +291,10 @@ def _send_password_reset(app: IdentityApplication, email: str) -> None:
 
 @auth.post("/password-reset/confirm", status_code=status.HTTP_204_NO_CONTENT,
            summary="Set a new password with a mailed reset token; signs out every session (public)",
-           responses=answers(409, 422, 503), dependencies=HASHES)
+           responses=answers(409, 422, 503), dependencies=HASHES,
+           description="Besides the schema: `token` must be a password reset token this API mailed, not expired "
+                       "and issued since the password last changed (422 naming `token`); 409 when it was used "
+                       "already.")
 def confirm_password_reset(body: PasswordResetConfirmIn, app: App) -> Response:
     app.reset_password(body.token, body.new_password)
     return Response(status_code=204)
@@ -269,7 +302,7 @@ def confirm_password_reset(body: PasswordResetConfirmIn, app: App) -> Response:
 
 # -- keys ---------------------------------------------------------------------------
 
-@wellknown.get("/.well-known/jwks.json", summary="Public signing keys (public)")
+@wellknown.get("/.well-known/jwks.json", response_model=JWKS, summary="Public signing keys (public)")
 def jwks(keys: Keys, response: Response) -> dict[str, Any]:
     response.headers["Cache-Control"] = "public, max-age=60"
     return keys.jwks()
@@ -283,73 +316,84 @@ def rotate_keys(_: Admin, keys: Keys) -> KeyRotated:
 
 # -- users --------------------------------------------------------------------------
 
-@users.get("/me", summary="The signed-in user's own account, private data included")
+@users.get("/me", response_model=UserOut, summary="The signed-in user's own account, private data included")
 def me(principal: AnyUser, app: App) -> dict[str, Any]:
     return user_document(app.get_user(principal.user_id))
 
 
-@users.get("/{user_id}", summary="A user's account, private data included (the user or staff)")
-def get_user(user_id: UUID, principal: AnyUser, app: App) -> dict[str, Any]:
+@users.get("/{user_id}", response_model=UserOut,
+           summary="A user's account, private data included (the user or staff)")
+def get_user(user_id: UserId, principal: AnyUser, app: App) -> dict[str, Any]:
     require_self_or_roles(user_id, principal)
     return user_document(app.get_user(user_id))
 
 
-@users.get("/{user_id}/profile", summary="A user's public profile (any signed-in user)")
-def public_profile(user_id: UUID, _: AnyUser, app: App) -> dict[str, Any]:
+@users.get("/{user_id}/profile", response_model=PublicProfileOut,
+           summary="A user's public profile (any signed-in user)")
+def public_profile(user_id: UserId, _: AnyUser, app: App) -> dict[str, Any]:
     return asdict(app.get_public_profile(user_id))
 
 
-@users.patch("/{user_id}/profile", summary="Update the public profile (the user)")
-def update_public_profile(user_id: UUID, body: PublicProfileIn, principal: AnyUser, app: App) -> dict[str, Any]:
+@users.patch("/{user_id}/profile", response_model=PublicProfileOut, summary="Update the public profile (the user)",
+             description="Names at least one field; a field left out keeps its value.")
+def update_public_profile(user_id: UserId, body: PublicProfileIn, principal: AnyUser, app: App) -> dict[str, Any]:
     if principal.user_id != user_id:
         raise Forbidden("only the user edits their public profile")
     fields = body.model_dump(exclude_unset=True)  # unset keeps a value, null clears it
-    if not fields:
-        raise Invalid("body", "names no field to change")
+    if "time_zone" in fields:
+        fields["time_zone"] = str(fields["time_zone"])
     app.update_public_profile(user_id, PublicProfileChange(**fields))
     return asdict(app.get_public_profile(user_id))
 
 
-@users.patch("/{user_id}/private-profile", summary="Update private details (the user or staff)")
-def update_private_profile(user_id: UUID, body: PrivateProfileIn, principal: AnyUser, app: App) -> dict[str, Any]:
+@users.patch("/{user_id}/private-profile", response_model=UserOut,
+             summary="Update private details (the user or staff)",
+             description="Names at least one field; a field left out keeps its value. Besides the schema: "
+                         "`date_of_birth` must not be in the future (422 naming it).")
+def update_private_profile(user_id: UserId, body: PrivateProfileIn, principal: AnyUser, app: App) -> dict[str, Any]:
     require_self_or_roles(user_id, principal)
-    fields = body.model_dump(exclude_unset=True)
-    if not fields:
-        raise Invalid("body", "names no field to change")
-    app.update_private_profile(user_id, PrivateProfileChange(**fields))
+    app.update_private_profile(user_id, PrivateProfileChange(**body.model_dump(exclude_unset=True)))
     return user_document(app.get_user(user_id))
 
 
-@users.post("/{user_id}/roles", summary="Grant a role (staff; staff and admin roles: admin only)")
-def grant_role(user_id: UUID, body: RoleIn, principal: Staff, app: App) -> dict[str, Any]:
+@users.post("/{user_id}/roles", response_model=RolesOut,
+            summary="Grant a role (staff; staff and admin roles: admin only)",
+            description="409 when the user holds the role already.")
+def grant_role(user_id: UserId, body: RoleIn, principal: Staff, app: App) -> dict[str, Any]:
     if body.role in STAFF_ROLES and not principal.has_any("admin"):
         raise Forbidden("only an admin grants the staff or admin role")
     app.grant_role(user_id, body.role, by=principal.user_id)
     return {"user_id": user_id, "roles": app.get_user(user_id).roles}
 
 
-@users.delete("/{user_id}/roles/{role}", summary="Revoke a role (staff; staff and admin roles: admin only)")
-def revoke_role(user_id: UUID, role: str, principal: Staff, app: App) -> dict[str, Any]:
+@users.delete("/{user_id}/roles/{role}", response_model=RolesOut,
+              summary="Revoke a role (staff; staff and admin roles: admin only)",
+              description="409 when the user does not hold the role, or it is the last admin's admin role.")
+def revoke_role(user_id: UserId, role: Annotated[Role, Path()], principal: Staff, app: App) -> dict[str, Any]:
     if role in STAFF_ROLES and not principal.has_any("admin"):
         raise Forbidden("only an admin revokes the staff or admin role")
     app.revoke_role(user_id, role, by=principal.user_id)
     return {"user_id": user_id, "roles": app.get_user(user_id).roles}
 
 
-@users.post("/{user_id}/suspension", summary="Suspend with a reason; sessions end at once (staff)")
-def suspend(user_id: UUID, body: SuspendIn, principal: Staff, app: App) -> dict[str, Any]:
+@users.post("/{user_id}/suspension", response_model=SuspendedOut,
+            summary="Suspend with a reason; sessions end at once (staff)",
+            description="409 when the account is suspended already, or it is the last admin; 403 for oneself.")
+def suspend(user_id: UserId, body: SuspendIn, principal: Staff, app: App) -> dict[str, Any]:
     app.suspend(user_id, by=principal.user_id, reason_code=body.reason_code, note=body.note)
     return {"user_id": user_id, "suspended": True, "reason_code": body.reason_code}
 
 
-@users.delete("/{user_id}/suspension", summary="Reinstate a suspended user (staff)")
-def reinstate(user_id: UUID, principal: Staff, app: App) -> dict[str, Any]:
+@users.delete("/{user_id}/suspension", response_model=ReinstatedOut, summary="Reinstate a suspended user (staff)",
+              description="409 when the account is not suspended.")
+def reinstate(user_id: UserId, principal: Staff, app: App) -> dict[str, Any]:
     app.reinstate(user_id, by=principal.user_id)
     return {"user_id": user_id, "suspended": False}
 
 
-@users.put("/{user_id}/background-check", summary="Record a background-check result (staff)")
-def background_check(user_id: UUID, body: BackgroundCheckIn, _: Staff, app: App) -> dict[str, Any]:
+@users.put("/{user_id}/background-check", response_model=BackgroundCheckOut,
+           summary="Record a background-check result (staff)")
+def background_check(user_id: UserId, body: BackgroundCheckIn, _: Staff, app: App) -> dict[str, Any]:
     app.set_background_check(user_id, body.status)
     return {"user_id": user_id, "background_check": body.status}
 
@@ -358,7 +402,7 @@ def background_check(user_id: UUID, body: BackgroundCheckIn, _: Staff, app: App)
             response_model=BackgroundCheckStartedOut,
             summary="Start a background check with the configured provider (staff)",
             responses=answers(401, 403, 404, 409, 503))
-def start_background_check(user_id: UUID, _: Staff, app: App) -> BackgroundCheckStartedOut:
+def start_background_check(user_id: UserId, _: Staff, app: App) -> BackgroundCheckStartedOut:
     started = app.start_background_check(user_id)
     return BackgroundCheckStartedOut.model_validate({"user_id": user_id, "background_check": started.status,
                                                      "provider": started.provider, "reference": started.reference})
@@ -392,8 +436,10 @@ async def background_check_webhook(
     return WebhookReceived.model_validate({"result": result})
 
 
-@users.post("/{user_id}/erasure", summary="Erase the user's personal data (the user or an admin)")
-def erase(user_id: UUID, principal: AnyUser, app: App) -> dict[str, Any]:
+@users.post("/{user_id}/erasure", response_model=ErasedOut,
+            summary="Erase the user's personal data (the user or an admin)",
+            description="Safe to repeat. 409 for the last admin.")
+def erase(user_id: UserId, principal: AnyUser, app: App) -> dict[str, Any]:
     require_self_or_roles(user_id, principal, roles=("admin",))
     app.erase(user_id, by=principal.user_id)
     return {"user_id": user_id, "erased": True}
@@ -402,8 +448,12 @@ def erase(user_id: UUID, principal: AnyUser, app: App) -> dict[str, Any]:
 # -- documents and tutor applications ---------------------------------------------------
 
 @users.post("/me/documents", status_code=status.HTTP_201_CREATED, response_model=DocumentOut,
-            summary="Upload a certificate or transcript (PDF, PNG, JPEG) for an application (the user)")
-def upload_document(principal: AnyUser, app: App, settings: Settings, file: UploadFile = File(...),
+            summary="Upload a certificate or transcript (PDF, PNG, JPEG) for an application (the user)",
+            description="Besides the schema: the file's bytes must be a PDF, PNG or JPEG, its name must end as "
+                        "that type does (.pdf, .png, .jpg or .jpeg) and its declared type, if any but "
+                        "application/octet-stream, must be that type: 415 otherwise. 413 past the size limit.")
+def upload_document(principal: AnyUser, app: App, settings: Settings,
+                    file: UploadFile = File(..., description="Not empty", json_schema_extra={"minLength": 1}),
                     description: str = Form(default="", max_length=200)) -> DocumentOut:
     # One byte past the limit is enough to refuse it, without reading a huge body.
     data = file.file.read(settings.identity_upload_max_bytes + 1)
@@ -412,7 +462,11 @@ def upload_document(principal: AnyUser, app: App, settings: Settings, file: Uplo
                        size=doc.size, sha256=doc.sha256)
 
 
-@tutoring.post("", status_code=status.HTTP_201_CREATED, summary="Apply to teach (the signed-in user)")
+@tutoring.post("", status_code=status.HTTP_201_CREATED, response_model=ApplicationOut,
+               summary="Apply to teach (the signed-in user)",
+               description="409 while the caller has an application under review; 403 while suspended. Besides "
+                           "the schema: each `document_ids[i]` must be a document the caller uploaded (422 naming "
+                           "it), and no two may be the same id in other letter case (422 naming `document_ids`).")
 def apply(body: ApplicationIn, principal: AnyUser, app: App, response: Response) -> dict[str, Any]:
     app_id = app.submit_tutor_application(principal.user_id, TutorApplicationForm(
         subjects=body.subjects, levels=body.levels, qualifications=body.qualifications, statement=body.statement,
@@ -422,18 +476,21 @@ def apply(body: ApplicationIn, principal: AnyUser, app: App, response: Response)
     return application_document(app.get_tutor_application(app_id))
 
 
-@tutoring.get("", summary="The review queue: applications by status, oldest first (staff)")
+@tutoring.get("", response_model=ReviewQueuePage,
+              summary="The review queue: applications by status, oldest first (staff)",
+              description="Besides the schema: `cursor` must be a `next_cursor` this API returned (422 naming "
+                          "`cursor`).")
 def list_applications(
     _: Staff, queue: Queue,
     status_: Annotated[Literal["submitted", "approved", "rejected"], Query(alias="status")] = "submitted",
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[str | None, Query(max_length=200, description="`next_cursor` of the previous page")] = None,
 ) -> dict[str, Any]:
     return queue.page(status_, limit, cursor)
 
 
-@tutoring.get("/{application_id}", summary="An application (the applicant or staff)")
-def get_application(application_id: UUID, principal: AnyUser, app: App) -> dict[str, Any]:
+@tutoring.get("/{application_id}", response_model=ApplicationOut, summary="An application (the applicant or staff)")
+def get_application(application_id: ApplicationId, principal: AnyUser, app: App) -> dict[str, Any]:
     view = app.get_tutor_application(application_id)
     require_self_or_roles(view.user_id, principal)
     return application_document(view)
@@ -444,7 +501,8 @@ def get_application(application_id: UUID, principal: AnyUser, app: App) -> dict[
               responses={200: {"description": "The document's bytes, as uploaded",
                                "content": {"application/pdf": {}, "image/png": {}, "image/jpeg": {}}},
                          **answers(401, 403, 404, 503)})
-def open_document(application_id: UUID, document_id: UUID, principal: AnyUser, app: App) -> StreamingResponse:
+def open_document(application_id: ApplicationId, document_id: DocumentId, principal: AnyUser, app: App
+                  ) -> StreamingResponse:
     opened = app.open_application_document(application_id, document_id, reader=principal.user_id,
                                            reader_is_staff=principal.is_staff)
     doc = opened.document
@@ -464,7 +522,7 @@ def open_document(application_id: UUID, document_id: UUID, principal: AnyUser, a
               summary="Who opened the application's documents, and when, oldest first (the applicant or staff)",
               responses=answers(401, 403, 404, 422))
 def document_access(
-    application_id: UUID, principal: AnyUser, app: App,
+    application_id: ApplicationId, principal: AnyUser, app: App,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     after: Annotated[int, Query(ge=0, description="`next_after` of the previous page")] = 0,
 ) -> DocumentAccessPage:
@@ -480,14 +538,18 @@ def verify_document_access(_: Staff, app: App) -> AccessLogCheck:
     return AccessLogCheck(**asdict(app.verify_access_log()))
 
 
-@tutoring.post("/{application_id}/approve", summary="Approve: the applicant becomes a tutor (staff)")
-def approve(application_id: UUID, body: ReviewIn, principal: Staff, app: App) -> dict[str, Any]:
+@tutoring.post("/{application_id}/approve", response_model=ApplicationOut,
+               summary="Approve: the applicant becomes a tutor (staff)",
+               description="409 when it was decided already, or the applicant is suspended or erased; 403 for "
+                           "one's own application.")
+def approve(application_id: ApplicationId, body: ReviewIn, principal: Staff, app: App) -> dict[str, Any]:
     app.approve_tutor_application(application_id, principal.user_id, note=body.note)
     return application_document(app.get_tutor_application(application_id))
 
 
-@tutoring.post("/{application_id}/reject", summary="Reject with a reason (staff)")
-def reject(application_id: UUID, body: RejectIn, principal: Staff, app: App) -> dict[str, Any]:
+@tutoring.post("/{application_id}/reject", response_model=ApplicationOut, summary="Reject with a reason (staff)",
+               description="409 when it was decided already; 403 for one's own application.")
+def reject(application_id: ApplicationId, body: RejectIn, principal: Staff, app: App) -> dict[str, Any]:
     app.reject_tutor_application(application_id, principal.user_id, reason=body.reason)
     return application_document(app.get_tutor_application(application_id))
 

@@ -1,6 +1,7 @@
 """Domain events → public contracts (``identity.events``). Anything not listed here —
 passwords, sessions, verification tokens, private-profile edits, email index — is internal
-and never leaves the service."""
+and never leaves the service. Names, headlines and avatar URLs travel sealed (v2 events);
+their keys are on ``identity.keys``, and erasure destroys them."""
 
 from __future__ import annotations
 
@@ -11,12 +12,25 @@ from alphapeer_contracts import identity as contract
 from alphapeer_contracts.base import IntegrationEvent
 from identity.domain.tutor_application import TutorApplication
 from identity.domain.user import User
+from servicekit.vault import is_sealed
+
+
+def _sealed(*values: str | None) -> bool:
+    """Stored since public text is sealed (v2 events); before, in the clear (v1)."""
+    return all(v is None or is_sealed(v) for v in values)
 
 
 def _registered(e: Any) -> IntegrationEvent:
-    return contract.UserRegistered(user_id=e.originator_id, display_name=e.display_name, roles=e.roles,
-                                   referral=contract.Referral(**e.referral) if e.referral else None,
-                                   occurred_at=e.timestamp)
+    cls: Any = contract.UserRegisteredV2 if _sealed(e.display_name) else contract.UserRegistered
+    return cls(user_id=e.originator_id, display_name=e.display_name, roles=e.roles,
+               referral=contract.Referral(**e.referral) if e.referral else None, occurred_at=e.timestamp)
+
+
+def _profile(e: Any) -> IntegrationEvent:
+    sealed = _sealed(e.display_name, e.headline, e.avatar_url)
+    cls: Any = contract.PublicProfileUpdatedV2 if sealed else contract.PublicProfileUpdated
+    return cls(user_id=e.originator_id, display_name=e.display_name, headline=e.headline, avatar_url=e.avatar_url,
+               languages=e.languages, time_zone=e.time_zone, occurred_at=e.timestamp)
 
 
 def _submitted(e: Any) -> IntegrationEvent:
@@ -32,9 +46,7 @@ _TRANSLATORS: dict[type, Callable[[Any], IntegrationEvent]] = {
                                                      occurred_at=e.timestamp),
     User.RoleRevoked: lambda e: contract.RoleRevoked(user_id=e.originator_id, role=e.role, revoked_by=e.by,
                                                      occurred_at=e.timestamp),
-    User.PublicProfileUpdated: lambda e: contract.PublicProfileUpdated(
-        user_id=e.originator_id, display_name=e.display_name, headline=e.headline, avatar_url=e.avatar_url,
-        languages=e.languages, time_zone=e.time_zone, occurred_at=e.timestamp),
+    User.PublicProfileUpdated: _profile,
     User.BackgroundCheckUpdated: lambda e: contract.BackgroundCheckUpdated(
         user_id=e.originator_id, status=e.status, provider=e.provider, occurred_at=e.timestamp),
     User.Suspended: lambda e: contract.UserSuspended(user_id=e.originator_id, suspended_by=e.by,

@@ -45,6 +45,12 @@ def vault() -> FakeVault:
 
 
 @pytest.fixture
+def shared() -> FakeVault:
+    """The vault of personal text that travels in identity's events (names, headlines)."""
+    return FakeVault()
+
+
+@pytest.fixture
 def mailer() -> FakeMailer:
     return FakeMailer()
 
@@ -65,12 +71,13 @@ def access_log() -> FakeAccessLog:
 
 
 @pytest.fixture
-def make_app(vault: FakeVault, clock: FakeClock, mailer: FakeMailer, documents: FakeDocuments,
+def make_app(vault: FakeVault, shared: FakeVault, clock: FakeClock, mailer: FakeMailer, documents: FakeDocuments,
              throttle: FakeThrottle, access_log: FakeAccessLog) -> Callable[..., IdentityApplication]:
     """An application on the fakes; keyword arguments replace a port."""
 
     def make(**ports: Any) -> IdentityApplication:
-        defaults: dict[str, Any] = {"vault": vault, "lookup_key": lookup_key, "clock": clock, "hasher": cheap_hasher(),
+        defaults: dict[str, Any] = {"vault": vault, "shared": shared,
+                                    "lookup_key": lookup_key, "clock": clock, "hasher": cheap_hasher(),
                                     "tokens": FakeTokens(), "mailer": mailer, "documents": documents,
                                     "background": ManualProvider(), "throttle": throttle, "access_log": access_log}
         return IdentityApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, **{**defaults, **ports})

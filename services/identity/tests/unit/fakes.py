@@ -31,13 +31,13 @@ class FakeVault:
         handle = secrets.token_hex(16)
         self.subjects.setdefault(subject_id, {})[handle] = plaintext
         self.forgotten.discard(subject_id)
-        return f"sealed:{handle}"
+        return f"v1.{handle}"  # the real format's prefix: recognised as sealed
 
     def open(self, subject_id: UUID, sealed: str) -> str | None:
         values = self.subjects.get(subject_id)
         if values is None:
             return None
-        handle = sealed.removeprefix("sealed:")
+        handle = sealed.removeprefix("v1.")
         if handle not in values:
             raise ValueError("sealed under another subject's key")
         return values[handle]
@@ -82,6 +82,11 @@ class FakeMailer:
 
     def reset_token_for(self, to: str) -> str:
         return next(token for address, _, token in reversed(self.resets) if address == to)
+
+    def forget(self, to: str) -> None:
+        """As the mail folder does at erasure: nothing mailed to them is kept."""
+        self.sent = [m for m in self.sent if m[0] != to]
+        self.resets = [m for m in self.resets if m[0] != to]
 
 
 class FakeTokens:

@@ -97,7 +97,7 @@ def test_a_reset_token_sets_a_new_password_once_and_ends_every_session(
     app: IdentityApplication, ada: uuid.UUID, mailer: FakeMailer, log: EventLog
 ) -> None:
     _, refresh = app.start_session(ada)
-    assert app.admit_password_reset(" ADA@uni.example ", client="10.0.0.1") == "ada@uni.example"
+    assert app.admit_password_reset("ADA@uni.example", client="10.0.0.1") == "ada@uni.example"
     assert app.send_password_reset("ada@uni.example") is True
     token = mailer.reset_token_for("ada@uni.example")
     before = log.position()
@@ -159,6 +159,9 @@ def test_nothing_is_mailed_for_an_unknown_erased_or_suspended_account(
     assert mailer.resets == []
     with pytest.raises(Invalid) as bad:
         app.admit_password_reset("not an address")
+    assert bad.value.field == "email"
+    with pytest.raises(Invalid) as bad:
+        app.admit_password_reset(" ada@uni.example ")  # taken as given, as its schema says: not trimmed
     assert bad.value.field == "email"
 
 

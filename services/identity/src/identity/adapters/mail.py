@@ -6,11 +6,13 @@ AUTH; the server's certificate is checked against the system's CAs or a CA file.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import smtplib
 import ssl
 import time
 import uuid
+from email import message_from_bytes
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
@@ -69,6 +71,9 @@ class Composer:
     def deliver(self, msg: EmailMessage) -> None:
         raise NotImplementedError
 
+    def forget(self, to: str) -> None:
+        """Nothing to delete: a message sent is no longer ours (SMTP)."""
+
 
 class MailFolder(Composer):
     """``ports.Mailer`` writing each message to ``folder`` as an ``.eml`` file."""
@@ -83,6 +88,15 @@ class MailFolder(Composer):
         tmp = path.with_suffix(".part")
         tmp.write_bytes(bytes(msg))
         tmp.replace(path)
+
+    def forget(self, to: str) -> None:
+        """Deletes every message to ``to`` (their erasure): the folder keeps nothing of them."""
+        wanted = to.strip().lower()
+        for path in self.folder.glob("*.eml"):
+            with contextlib.suppress(OSError):
+                recipient = message_from_bytes(path.read_bytes()).get("To", "")
+                if recipient.strip().lower() == wanted:
+                    path.unlink()
 
 
 Security = Literal["starttls", "ssl", "none"]

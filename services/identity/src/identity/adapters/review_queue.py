@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -80,8 +81,12 @@ def _decode(cursor: str) -> tuple[str, str]:
 
 
 class ReviewQueue:
-    def __init__(self, projection: LocalProjection) -> None:
+    """Names are kept as the events hold them (sealed) and opened with ``name_of`` (the
+    application's ``public_text``): an erased applicant's name reads as nothing here."""
+
+    def __init__(self, projection: LocalProjection, name_of: Callable[[UUID, str | None], str | None]) -> None:
         self.projection = projection
+        self.name_of = name_of
 
     def page(self, status: str, limit: int, cursor: str | None) -> dict[str, Any]:
         """Oldest first (a queue), with a stable cursor: new submissions never shift a
@@ -99,7 +104,8 @@ class ReviewQueue:
             )
             rows = cur.fetchall()
         items = [{
-            "application_id": r[0], "user_id": r[1], "display_name": r[2], "subjects": json.loads(r[3]),
+            "application_id": r[0], "user_id": r[1], "display_name": self.name_of(UUID(r[1]), r[2]) or ERASED_NAME,
+            "subjects": json.loads(r[3]),
             "levels": json.loads(r[4]), "document_count": int(r[5]), "status": r[6], "submitted_at": r[7],
             "decided_at": r[8], "reviewer_id": r[9],
         } for r in rows[:limit]]

@@ -39,6 +39,10 @@ class Mailer(Protocol):
         """Mail ``to`` the token that sets a new password."""
         ...
 
+    def forget(self, to: str) -> None:
+        """Deletes what was mailed to ``to`` and is still ours to delete (their erasure)."""
+        ...
+
 
 class PasswordHasher(Protocol):
     """argon2id (``argon2.PasswordHasher``'s interface). ``verify`` raises argon2's

@@ -16,6 +16,7 @@ acted...), so a translator never has to read another aggregate."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -40,7 +41,9 @@ class User(Aggregate):
     """An account: credentials, roles, profiles, vetting and safety state."""
 
     class Registered(Aggregate.Created):
-        """A person created an account. The email is sealed; roles start as ["student"]."""
+        """A person created an account. The email is sealed in identity's own vault, the
+        display name in the shared one (its key travels on ``identity.keys``; events stored
+        before that hold it in the clear); roles start as ["student"]."""
 
         email_sealed: str
         password_hash: str
@@ -79,7 +82,8 @@ class User(Aggregate):
         by: UUID | None
 
     class PublicProfileUpdated(Aggregate.Event):
-        """The whole public profile as it now stands."""
+        """The whole public profile as it now stands; name, headline and avatar URL sealed
+        in the shared vault (in the clear in events stored before sealing)."""
 
         display_name: str
         headline: str | None
@@ -240,23 +244,27 @@ class User(Aggregate):
 
     # -- profiles --------------------------------------------------------------------
 
-    def update_public_profile(self, **changes: Any) -> bool:
+    def update_public_profile(self, current: Mapping[str, Any], seal: Callable[[str], str],
+                              **changes: Any) -> bool:
         """Fields not given keep their value; None clears headline, avatar_url and
-        languages. True when something changed (no event otherwise)."""
+        languages. True when something changed (no event otherwise). ``current`` is the
+        profile's personal text as it reads now (the stored values are sealed, and only the
+        application holds the vault); the new text is recorded sealed with ``seal``."""
         self.check_not_erased()
         unknown = set(changes) - set(rules.PUBLIC_FIELDS)
         if unknown:
             raise Invalid(sorted(unknown)[0], "is not a public profile field")
         display_name = rules.display_name(changes["display_name"]) if "display_name" in changes \
-            else self.display_name
-        headline = rules.headline(changes["headline"]) if "headline" in changes else self.headline
-        avatar_url = rules.avatar_url(changes["avatar_url"]) if "avatar_url" in changes else self.avatar_url
+            else current["display_name"]
+        headline = rules.headline(changes["headline"]) if "headline" in changes else current["headline"]
+        avatar_url = rules.avatar_url(changes["avatar_url"]) if "avatar_url" in changes else current["avatar_url"]
         languages = rules.languages(changes["languages"]) if "languages" in changes else self.languages
         time_zone = rules.time_zone(changes["time_zone"]) if "time_zone" in changes else self.time_zone
-        current = (self.display_name, self.headline, self.avatar_url, self.languages, self.time_zone)
-        if (display_name, headline, avatar_url, languages, time_zone) == current:
+        now = (current["display_name"], current["headline"], current["avatar_url"], self.languages, self.time_zone)
+        if (display_name, headline, avatar_url, languages, time_zone) == now:
             return False
-        self._public_profile_updated(display_name, headline, avatar_url, languages, time_zone)
+        self._public_profile_updated(seal(display_name or ERASED_NAME), seal(headline) if headline else None,
+                                     seal(avatar_url) if avatar_url else None, languages, time_zone)
         return True
 
     @event(PublicProfileUpdated)
