@@ -4,13 +4,14 @@ no public event carries personal data."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
-from uuid import uuid4
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from uuid import UUID, uuid4
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from alphapeer_contracts import EVENT_TYPES, UnknownEventType, parse
 from alphapeer_contracts.identity import EmailVerified, UserRegistered
@@ -127,6 +128,7 @@ LISTING_V2 = {**LISTING, "place": SEALED, "bio": SEALED, "qualifications": SEALE
 
 
 def sample(cls: Any) -> dict[str, Any]:
+    """A valid body for any event type, built from its fields' types and constraints."""
     values: dict[str, Any] = {"occurred_at": datetime.now(UTC).isoformat()}
     if "listing" in cls.model_fields:
         values["listing"] = LISTING if cls.version == 1 else LISTING_V2
@@ -134,28 +136,50 @@ def sample(cls: Any) -> dict[str, Any]:
         values["modules"] = [{"title": "Linear equations", "material_count": 2, "has_quiz": True}]
         values["completion"] = {"min_quiz_score_pct": 70, "modules_required": 1}
     for name, f in cls.model_fields.items():
-        if name in values:
-            continue
-        ann = str(f.annotation)
-        if "datetime" in ann:
-            values[name] = datetime.now(UTC).isoformat()
-        elif "UUID" in ann:
-            values[name] = str(uuid4())
-        elif "list[int]" in ann:
-            values[name] = [1, 2]
-        elif "list" in ann:
-            values[name] = ["en"] if name == "languages" else ["student"] if name == "roles" else ["Algebra I"]
-        elif "Literal" in ann:
-            values[name] = f.annotation.__args__[0]
-        elif "int" in ann:
-            values[name] = 2
-        elif "Referral" in ann:
-            values[name] = {"channel": "poster"}
-        elif any(getattr(m, "pattern", "").startswith("^v1") for m in f.metadata) or "^v1" in ann:
-            values[name] = SEALED
-        else:
-            values[name] = "Europe/London" if name == "time_zone" else "text"
+        if name not in values:
+            values[name] = _value(f.annotation, f.metadata, name)
     return values
+
+
+#: Values for string fields whose pattern a plain word cannot meet.
+_PATTERNS = {"^v1": SEALED, "^[A-Z]{3}$": "XAP", "^(([01]": "09:00"}
+
+
+def _value(ann: Any, metadata: list[Any], name: str) -> Any:
+    origin, args = get_origin(ann), get_args(ann)
+    if origin is Annotated:
+        extra = [m for a in args[1:] for m in (getattr(a, "metadata", None) or [a])]  # FieldInfo: its constraints
+        return _value(args[0], [*metadata, *extra], name)
+    if origin in (Union, UnionType):
+        return _value(next(a for a in args if a is not type(None)), metadata, name)
+    if origin is Literal:
+        return args[0]
+    if origin is list:
+        if name == "languages":
+            return ["en"]
+        if name == "roles":
+            return ["student"]
+        return [_value(args[0], [], name)]
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return {n: _value(f.annotation, f.metadata, n) for n, f in ann.model_fields.items()}
+    if ann is datetime:
+        return datetime.now(UTC).isoformat()
+    if ann is date:
+        return date.today().isoformat()
+    if ann is UUID:
+        return str(uuid4())
+    if ann is bool:
+        return True
+    if ann in (int, float):
+        low = next((m.ge for m in metadata if getattr(m, "ge", None) is not None), 2)
+        return max(2, low)
+    pattern = next((m.pattern for m in metadata if getattr(m, "pattern", None)), "") or ""
+    for prefix, value in _PATTERNS.items():
+        if pattern.startswith(prefix):
+            return value
+    if ann is str:
+        return "Europe/London" if name == "time_zone" else "text"
+    return "text"
 
 
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.ce_type())

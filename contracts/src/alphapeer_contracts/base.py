@@ -7,6 +7,8 @@ from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from alphapeer_contracts.vocabulary import CURRENCY_PATTERN
+
 
 class IntegrationEvent(BaseModel):
     """A public fact one service tells the others. Additive changes only; a breaking
@@ -57,3 +59,8 @@ class IntegrationEvent(BaseModel):
 SealedText = Annotated[str, Field(pattern=r"^v1\.[A-Za-z0-9_-]+={0,2}$", description=(
     "Personal text sealed under the subject's key from the producer's `<service>.keys` topic; "
     "unreadable for good once the subject is erased."))]
+
+
+#: A currency: ISO 4217 for money ("EUR"; amounts in minor units), or an institution's own
+#: unit (institution credits are ``vocabulary.INSTITUTION_CREDITS``).
+CurrencyCode = Annotated[str, Field(pattern=CURRENCY_PATTERN)]

@@ -18,3 +18,9 @@ LEVELS: tuple[Level, ...] = get_args(Level)
 
 Mode = Literal["online", "in_person"]
 MODES: tuple[Mode, ...] = get_args(Mode)
+
+#: A currency code: ISO 4217 for money ("EUR", amounts in minor units), or an institution's own unit.
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
+#: Institution credits: a currency like any other to the ledger ("X" codes are ISO 4217's
+#: user-assigned range, so it can never clash with money).
+INSTITUTION_CREDITS = "XAP"
