@@ -42,6 +42,7 @@ from servicekit.accounts import HANDLES as ACCOUNT_EVENTS
 from servicekit.accounts import AccountBlocks
 from servicekit.auth import JwksKeySource, KeySource, Principal, TokenVerifier
 from servicekit.database import Cursor, Database
+from servicekit.deadlines import Clock, Deadlines, Fire, Schedule
 from servicekit.eventstore import ServiceApplication
 from servicekit.gateway import ReadinessCheck, create_gateway
 from servicekit.metrics import ServiceMetrics, Subscription
@@ -78,6 +79,7 @@ class Assembly(Generic[S]):
         #: The process's Prometheus registry (``svc.metrics.registry``) for a service's own metrics.
         self.metrics = metrics or ServiceMetrics(settings.service_name)
         self.projections: list[LocalProjection] = []
+        self.deadline_sets: list[Deadlines] = []
         self.relay: OutboxRelay | None = None
         self.state: dict[str, Any] = {}
         self.workers: list[Worker] = []
@@ -149,6 +151,18 @@ class Assembly(Generic[S]):
         self.workers.append(projection)
         self.projections.append(projection)
         return projection
+
+    def deadlines(self, app: ServiceApplication, schedule: Schedule, fire: Fire, name: str = "main",
+                  clock: Clock | None = None) -> Deadlines:
+        """Deadlines set by ``app``'s own events (``schedule``) and acted on when due
+        (``fire``), by whichever replica is alive then: see :mod:`servicekit.deadlines`."""
+        extra: dict[str, Any] = {"clock": clock} if clock is not None else {}
+        deadlines = Deadlines(self.db, app, name, schedule, fire,
+                              poll_interval=self.settings.deadline_poll_seconds, **extra)
+        self.workers += [deadlines.projection, deadlines]
+        self.projections.append(deadlines.projection)
+        self.deadline_sets.append(deadlines)
+        return deadlines
 
     # -- personal data shared with other services (crypto-shredding across the bus) ------
 

@@ -81,6 +81,9 @@ class ServiceSettings(BaseSettings):
     subscribers_enabled: bool = True
     relay_batch_size: int = Field(default=500, ge=1)
     relay_poll_interval: float = Field(default=0.2, gt=0)
+    #: Longest sleep of the deadlines worker (it also wakes for the soonest deadline, and
+    #: when a new one is set).
+    deadline_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     #: Fault injection for the crash tests: exit hard right after the broker acked a
     #: batch and before the position is recorded. Never set in production.
     relay_crash_after_publish: bool = False
