@@ -230,3 +230,5 @@ def test_the_assembled_service_fires_deadlines_in_the_background(postgres_url: s
         assert app.load(Request, later.id).state == "waiting"
         metrics = TestClient(gateway).get("/metrics").text
         assert 'projection="deadlines:main"' in metrics
+        assert 'alphapeer_deadlines_overdue{deadlines="main"} 0' in metrics
+        assert 'alphapeer_deadlines_fired_total{deadlines="main",outcome="fired"} 1' in metrics

@@ -63,6 +63,7 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from servicekit.accounts import AccountBlocks
+    from servicekit.deadlines import Deadlines
     from servicekit.projection import LocalProjection
     from servicekit.relay import OutboxRelay
     from servicekit.subscriber import IdempotentSubscriber, Reaction
@@ -113,8 +114,11 @@ class ServiceMetrics:
         self.registry.register(self.state)
 
     def watch(self, *, relay: OutboxRelay | None = None, subscriptions: Sequence[Subscription] = (),
-              projections: Sequence[LocalProjection] = (), accounts: AccountBlocks | None = None) -> None:
-        """What the scrape reads: the service's relay, subscriptions, projections, account blocks."""
+              projections: Sequence[LocalProjection] = (), accounts: AccountBlocks | None = None,
+              deadlines: Sequence[Deadlines] = ()) -> None:
+        """What the scrape reads: the service's relay, subscriptions, projections, account
+        blocks, deadlines."""
+        self.state.deadlines = list(deadlines)
         self.state.relay = relay
         self.state.subscriptions = list(subscriptions)
         self.state.projections = list(projections)
@@ -157,6 +161,7 @@ class _StateCollector(Collector):
         self.subscriptions: list[Subscription] = []
         self.projections: list[LocalProjection] = []
         self.accounts: AccountBlocks | None = None
+        self.deadlines: list[Deadlines] = []
         #: (subscription, topic, partition) → messages not yet handed to the reaction.
         self.consumer_lag: dict[tuple[str, str, int], int] = {}
 
@@ -164,7 +169,7 @@ class _StateCollector(Collector):
         return []  # read at scrape time only, never at registration
 
     def collect(self) -> Iterable[Metric]:
-        for part in (self._relay, self._subscriptions, self._projections, self._accounts):
+        for part in (self._relay, self._subscriptions, self._projections, self._accounts, self._deadlines):
             try:
                 yield from part()
             except Exception:  # a scrape reports what it can; /readyz says what is down
@@ -232,6 +237,19 @@ class _StateCollector(Collector):
             position.add_metric([p.name], p.position)
             lag.add_metric([p.name], max(0, head - p.position))
         yield from (position, lag)
+
+    def _deadlines(self) -> Iterator[Metric]:
+        if not self.deadlines:
+            return
+        overdue = GaugeMetricFamily("alphapeer_deadlines_overdue", "Deadlines due and not yet fired (a failing "
+                                    "fire keeps its row, retried with backoff).", labels=["deadlines"])
+        outcomes = CounterMetricFamily("alphapeer_deadlines_fired", "Deadlines fired by this process, by outcome.",
+                                       labels=["deadlines", "outcome"])
+        for d in self.deadlines:
+            overdue.add_metric([d.name], d.overdue())
+            outcomes.add_metric([d.name, "fired"], d.stats.fired)
+            outcomes.add_metric([d.name, "failure"], d.stats.failures)
+        yield from (overdue, outcomes)
 
     def _accounts(self) -> Iterator[Metric]:
         blocks = self.accounts

@@ -290,7 +290,8 @@ class Service(Generic[S]):
             lifespan=runtime.background_lifespan(
                 *svc.workers, broker=broker if settings.subscribers_enabled else None),
         )
-        svc.metrics.watch(relay=relay, projections=svc.projections, accounts=blocks, subscriptions=[
+        svc.metrics.watch(relay=relay, projections=svc.projections, accounts=blocks, deadlines=svc.deadline_sets,
+                          subscriptions=[
             Subscription(s.group or "main", subscriber, s.reaction)
             for s, subscriber in zip(svc.subscriptions, subscribers, strict=True)])
         gateway.state.metrics = svc.metrics
