@@ -101,6 +101,12 @@ class AvailabilityChanged(_BookingEvent):
     buffer_minutes: int = Field(default=0, ge=0)
     min_notice_minutes: int = Field(default=0, ge=0)
     horizon_days: int = Field(default=60, ge=1)
+    #: Slots start every this many minutes from a window's start (added in v1).
+    slot_step_minutes: int = Field(default=30, ge=5)
+    #: Confirmed as soon as the credits are held, without the tutor's answer (added in v1).
+    instant_book: bool = False
+    #: Seats in a group session; 1: one-to-one only (added in v1).
+    group_capacity: int = Field(default=1, ge=1)
 
 
 class BookingRequested(_BookingEvent):
@@ -186,6 +192,9 @@ class BookingCancelled(_BookingEvent):
                          "suspended", "policy_violation", "other"]
     occurrences: list[int]
     refund: BasisPoints
+    #: When the tutor cancelled: how many times they have cancelled a confirmed booking,
+    #: this one included (their reliability; added in v1).
+    tutor_cancellations: int | None = Field(default=None, ge=1)
 
 
 class BookingRescheduled(_BookingEvent):

@@ -1,0 +1,1 @@
+"""Alpha Peer booking: availability, slots and the booking lifecycle."""

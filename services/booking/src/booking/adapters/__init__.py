@@ -1,0 +1,1 @@
+"""Booking's adapters: the outside world its use cases talk to (stores, providers, read models)."""
