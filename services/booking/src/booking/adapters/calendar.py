@@ -8,7 +8,7 @@ UTC; the app shows them in its own zone."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from icalendar import Calendar, Event
@@ -33,7 +33,7 @@ def feed(user_id: UUID, bookings: list[Booking], now: datetime) -> bytes:
     cal.add("calscale", "GREGORIAN")
     cal.add("method", "PUBLISH")
     cal.add("x-wr-calname", "Alpha Peer sessions")
-    cal.add("refresh-interval", "PT15M", parameters={"VALUE": "DURATION"})
+    cal.add("refresh-interval", timedelta(minutes=15), parameters={"VALUE": "DURATION"})
     for booking in bookings:
         role = "tutor" if booking.tutor_id == user_id else "student"
         for o in booking.occurrences:
