@@ -253,7 +253,8 @@ def test_a_suspended_tutor_cannot_be_booked_and_their_bookings_are_cancelled_and
     assert (settled.refund, settled.outcome) == (10000, "suspended")
     assert h.names(pending["booking_id"])[-1] == "BookingCancelled"  # nothing held yet: nothing to settle
     h.held(pending["booking_id"])  # the hold arrives after: given back at once
-    assert h.public_events(pending["booking_id"])[-1].refund == 10000
+    late = h.public_events(pending["booking_id"])[-1]
+    assert (late.refund, late.outcome) == (10000, "suspended")
     refused = h.book(uuid.uuid4(), listing, TUE_10 + timedelta(days=2), expect=403)
     assert "suspended" in refused["detail"]
     slots = h.client.get(f"/v1/tutors/{tutor}/slots?minutes=60", headers=token(uuid.uuid4(), "student")).json()
@@ -345,3 +346,18 @@ def test_a_promotion_lowers_the_price_and_quotes_show_price_and_policy(h: Bookin
     assert (b["total"], b["discount"]) == (9, 3)
     second = h.book(student, listing, TUE_10 + timedelta(days=1), promotion_code="EXAM-WEEK", expect=422)
     assert "already used" in second["errors"][0]["reason"]
+
+
+def test_an_erased_users_words_are_unreadable_and_their_bookings_cancelled(h: Booking) -> None:
+    from alphapeer_contracts import identity as idc
+
+    _, listing = h.tutor(instant_book=True)
+    student = uuid.uuid4()
+    b = h.book(student, listing, TUE_10 + timedelta(days=1), note="My phone is 0123 456 789.")
+    h.held(b["booking_id"])
+    assert h.get(b["booking_id"])["note"] == "My phone is 0123 456 789."
+    h.feed(idc.UserErased(user_id=student, occurred_at=h.clock()))
+    after = h.get(b["booking_id"])
+    assert after["note"] is None and after["status"] == "cancelled"
+    cancelled, settled = h.public_events(b["booking_id"])[-2:]
+    assert (cancelled.cancelled_by, cancelled.refund, settled.outcome) == ("system", 10000, "suspended")

@@ -60,7 +60,7 @@ LATE_HOLD_OUTCOME = {"declined": "declined", "expired": "expired", "failed": "ex
 
 
 def _cancel_outcome(party: str, reason_code: str) -> str:
-    if reason_code == "suspended":
+    if reason_code == "suspended" or party == "system":  # the system cancels only for a party's standing
         return "suspended"
     return {"student": "cancelled_by_student", "tutor": "cancelled_by_tutor"}.get(party, "cancelled_by_staff")
 
@@ -98,7 +98,8 @@ class Booking(Aggregate):
         self.accepted = False
         self.held = False
         self.confirmed_once = False
-        self.ended_by: str | None = None  # how a booking that ended before taking place ended
+        self.ended_by: str | None = None  # who ended a booking (or its last sessions), and why
+        self.ended_reason: str | None = None
         self.failure: str | None = None
         self.disputes: dict[str, dict[str, Any]] = {}
         self.notes: list[dict[str, Any]] = []  # reasons in words, sealed under their writer's key
@@ -166,7 +167,8 @@ class Booking(Aggregate):
             else:
                 self._awaiting(now)
         elif self.status in ("declined", "expired", "failed", "cancelled"):
-            outcome = LATE_HOLD_OUTCOME.get(self.status) or _cancel_outcome(self.ended_by or "staff", "other")
+            outcome = LATE_HOLD_OUTCOME.get(self.status) or _cancel_outcome(self.ended_by or "staff",
+                                                                            self.ended_reason or "other")
             self._settle_all(ALL, outcome, now)
 
     @event("Held")
@@ -332,7 +334,7 @@ class Booking(Aggregate):
     @event("Withdrawn")
     def _withdrawn(self, party: str, reason_code: str, writer: UUID | None, note: str | None, at: datetime) -> None:
         self.status = "cancelled"
-        self.ended_by = party
+        self.ended_by, self.ended_reason = party, reason_code
         for o in self.occurrences:
             o["status"] = "cancelled"
         if note:
@@ -346,7 +348,7 @@ class Booking(Aggregate):
             self.occurrences[n]["status"] = "cancelled"
         if note:
             self.notes.append({"at": at, "by": party, "writer": writer, "text": note})
-        self.ended_by = party
+        self.ended_by, self.ended_reason = party, reason_code
         self._log(at, "cancelled", party, occurrences=list(occurrences), reason_code=reason_code, refund=refund)
         self._after_change()
 
