@@ -41,6 +41,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from alphapeer_contracts.vocabulary import Mode
 from booking.domain.commands import (
     ALL,
     Absent,
@@ -67,7 +68,7 @@ def _cancel_outcome(party: str, reason_code: str) -> str:
 
 class Booking(Aggregate):
     @event("Requested")
-    def __init__(self, tutor_id: UUID, student_id: UUID, payer_id: UUID, listing_id: UUID, kind: Kind, mode: str,
+    def __init__(self, tutor_id: UUID, student_id: UUID, payer_id: UUID, listing_id: UUID, kind: Kind, mode: Mode,
                  currency: str, occurrences: list[dict[str, Any]], total: int, discount: int,
                  promotion_id: UUID | None, respond_by: datetime | None, hold_until: datetime,
                  hold_answer_by: datetime, policy: dict[str, Any], group_id: UUID | None, instant: bool,
