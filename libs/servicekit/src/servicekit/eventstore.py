@@ -10,26 +10,35 @@ What is added to the library's Application:
   correlation and causation ids) inside the same row, so the outbox relay can put them on
   the published message and one booking stays one trace across services;
 - a hook run after every save, so an in-process outbox relay wakes at once instead of
-  waiting for its next poll.
+  waiting for its next poll;
+- a unit of work (``unit_of_work``): one transaction of the event store in which many
+  decisions are made and recorded together — new events (each its own notification),
+  tracking rows for many upstream positions, and rows of the service's own tables — with
+  writers serialized from its first statement, so what it reads is what it decides on
+  (the batched reactions of :class:`servicekit.subscriber.BatchReaction`).
 
 The rules this module enforces, and the tests that guard them, are listed in
 ``docs/architecture.md`` ("The rules, and where the code enforces them")."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, ParamSpec, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import (
     IntegrityError,
     Mapper,
+    Notification,
     ProcessRecorder,
     RecordConflictError,
+    Recording,
     StoredEvent,
     Tracking,
 )
@@ -195,3 +204,143 @@ class ServiceApplication(Application[UUID]):
             raise
         self._notify(recordings)
         return True
+
+    # -- units of work ---------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def unit_of_work(self) -> Iterator[UnitOfWork]:
+        """One transaction of the event store for many decisions (see :class:`UnitOfWork`):
+        committed when the block exits cleanly, rolled back otherwise; the post-save hooks
+        run after the commit."""
+        from eventsourcing.postgres import PostgresApplicationRecorder
+
+        recorder = self.recorder
+        if not isinstance(recorder, PostgresApplicationRecorder):  # pragma: no cover - every store is PostgreSQL
+            raise TypeError("a unit of work needs the PostgreSQL event store")
+        datastore = recorder.datastore
+        with datastore.get_connection() as conn:
+            with conn.transaction():
+                unit = UnitOfWork(self, recorder, conn)
+                unit._begin()
+                yield unit
+                recordings = unit._finish()
+            if recordings:
+                self._notify(recordings)
+
+
+class UnitOfWork:
+    """Many decisions recorded in one transaction of the event store, TigerBeetle-fashion:
+    read once, decide many, write once.
+
+    - Writers are serialized from the first statement: the unit takes the event table's
+      write lock (the one every save takes to keep notification ids in commit order) before
+      anything else, so nobody can record events between what the unit reads and what it
+      writes. Its decisions never meet a version conflict, and other writers' saves wait
+      for it (a save that had loaded an aggregate before the unit changed it fails with the
+      usual conflict and is decided again).
+    - ``track_many`` records upstream positions (the same tracking rows as
+      ``save_reaction``) and says which are new; a duplicate is simply not new.
+    - ``save`` collects new events of aggregates, or domain events themselves; each is
+      mapped at once, so it carries the work context current when it was saved (one
+      request, one trace), and each is its own notification, in the order saved.
+    - ``recorded`` says which originator ids already have events (stored, or saved earlier
+      in this unit): facts with ids derived from their cause are recorded once.
+    - ``cursor`` writes the service's own tables in the same transaction (tuple rows, the
+      service's schema on the search path).
+
+    Everything commits together or not at all."""
+
+    def __init__(self, app: ServiceApplication, recorder: Any, conn: Any) -> None:
+        from psycopg.rows import tuple_row
+
+        self.app = app
+        self._recorder = recorder
+        self._conn = conn
+        self.cursor: Any = conn.cursor(row_factory=tuple_row)
+        self._events: list[tuple[Any, StoredEvent]] = []
+        self._saved_ids: set[UUID] = set()
+
+    @property
+    def _events_table(self) -> str:
+        return f'"{self._recorder.datastore.schema}"."{self._recorder.events_table_name}"'
+
+    def _begin(self) -> None:
+        schema = self._recorder.datastore.schema
+        self.cursor.execute(f'SET LOCAL search_path TO "{schema}"')
+        self.cursor.execute(f"LOCK TABLE {self._events_table} IN EXCLUSIVE MODE")
+
+    # -- tracking ------------------------------------------------------------------------
+
+    def track_many(self, positions: Sequence[tuple[str, int]]) -> list[bool]:
+        """Records each (upstream, position); True for those not recorded before (a pair
+        given twice is new once)."""
+        if not positions:
+            return []
+        table = f'"{self._recorder.datastore.schema}"."{self._recorder.tracking_table_name}"'
+        unique = list(dict.fromkeys(positions))
+        self.cursor.execute(
+            f"INSERT INTO {table} (application_name, notification_id) "
+            "SELECT * FROM unnest(%s::text[], %s::bigint[]) ON CONFLICT DO NOTHING "
+            "RETURNING application_name, notification_id",
+            ([u for u, _ in unique], [p for _, p in unique]))
+        new = {(str(u), int(p)) for u, p in self.cursor.fetchall()}
+        answers = []
+        for pair in positions:
+            answers.append(pair in new)
+            new.discard(pair)
+        return answers
+
+    # -- events --------------------------------------------------------------------------
+
+    def save(self, *objs: Any) -> None:
+        """New events of these aggregates (or these domain events), in order."""
+        processing = ProcessingEvent[UUID]()
+        processing.collect_events(*objs)
+        for domain_event in processing.events:
+            self._events.append((domain_event, self.app.mapper.to_stored_event(domain_event)))
+            self._saved_ids.add(domain_event.originator_id)
+
+    def recorded(self, originator_ids: Iterable[UUID]) -> set[UUID]:
+        """Which of these ids already have events: stored, or saved in this unit."""
+        ids = list(dict.fromkeys(originator_ids))
+        found = {i for i in ids if i in self._saved_ids}
+        rest = [i for i in ids if i not in found]
+        if rest:
+            self.cursor.execute(f"SELECT DISTINCT originator_id FROM {self._events_table} "
+                                "WHERE originator_id = ANY(%s)", (rest,))
+            found |= {row[0] for row in self.cursor.fetchall()}
+        return found
+
+    def stored(self, originator_id: UUID) -> list[DomainEventProtocol[UUID]]:
+        """The events stored for this id (not those saved in this unit), oldest first."""
+        self.cursor.execute(f"SELECT originator_id, originator_version, topic, state FROM {self._events_table} "
+                            "WHERE originator_id = %s ORDER BY originator_version", (originator_id,))
+        return [self.app.mapper.to_domain_event(StoredEvent(originator_id=row[0], originator_version=row[1],
+                                                            topic=row[2], state=bytes(row[3])))
+                for row in self.cursor.fetchall()]
+
+    def _finish(self) -> list[Recording[UUID]]:
+        if not self._events:
+            return []
+        from psycopg.sql import SQL, Identifier
+
+        recorder = self._recorder
+        stored = [s for _, s in self._events]
+        rows = [recorder.construct_pg_stored_event(s.originator_id, s.originator_version, s.topic, s.state)
+                for s in stored]
+        with self._conn.cursor() as curs:  # the library's own row shape (dict rows)
+            curs.execute(SQL("NOTIFY {0}").format(Identifier(recorder.channel_name)))
+            try:
+                curs.execute(recorder.insert_events_statement, (rows,))
+            except Exception as exc:
+                import psycopg
+
+                if isinstance(exc, psycopg.IntegrityError):
+                    raise IntegrityError(str(exc)) from exc
+                raise
+            ids = [row["notification_id"] for row in curs.fetchall()]
+        assert len(ids) == len(stored)
+        return [Recording(domain_event, Notification(id=n, originator_id=s.originator_id,
+                                                     originator_version=s.originator_version, topic=s.topic,
+                                                     state=s.state))
+                for (domain_event, s), n in zip(self._events, ids, strict=True)]

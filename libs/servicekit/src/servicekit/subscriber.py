@@ -4,7 +4,8 @@ commit together, so a redelivered or republished event changes nothing.
 A reaction is a plain synchronous function run in a worker thread (the event store is
 synchronous). It is given the upstream stream's name and the event's position in it (the
 producer's notification id from ``ce_sequence``) and must record that position in the same
-transaction as its effect — :class:`AggregateReaction` and :class:`ProjectionReaction` do
+transaction as its effect — :class:`AggregateReaction`, :class:`ProjectionReaction` and
+:class:`BatchReaction` (a whole batch decided in one unit of work of the event store) do
 exactly that. Failures:
 - infrastructure errors (database or broker away) are retried without end, holding the
   partition, so nothing is skipped;
@@ -26,7 +27,7 @@ import logging
 import random
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -40,7 +41,7 @@ from alphapeer_contracts.base import IntegrationEvent
 from alphapeer_contracts.registry import UnknownEventType, parse
 from servicekit import context, envelope, kafka, telemetry
 from servicekit.database import Cursor, Database
-from servicekit.eventstore import ServiceApplication
+from servicekit.eventstore import ServiceApplication, UnitOfWork
 from servicekit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -172,6 +173,68 @@ class ProjectionReaction:
                     self.apply(cur, event, delivery)
                     applied.append(True)
         return applied
+
+
+Item = tuple[IntegrationEvent, Delivery]
+
+
+class BatchReaction:
+    """A reaction that decides many upstream events in one unit of work of the service's
+    event store (:meth:`servicekit.eventstore.ServiceApplication.unit_of_work`): one
+    transaction, writers serialized from its first statement, a tracking row per event,
+    each new event its own notification. For work where one aggregate per decision
+    would stall: many decisions touching the same hot record (an account every transfer
+    credits) are made in memory, in order, and written once per batch.
+
+    ``decide(unit, items)`` is given the events not processed before, in delivery order
+    (duplicates — redelivered, republished, or twice in the batch — are left out by their
+    tracking rows); it may read everything it needs for the batch at once, then decide
+    each event inside its consumer span with :func:`each` (so what it saves stays in the
+    trace of the request that caused it), saving events with ``unit.save`` and writing its
+    own tables with ``unit.cursor``. It raises to reject the batch: nothing is written, and
+    the subscriber falls back to one event at a time (the poison event, alone, is retried
+    and dead-lettered). ``name`` keeps the tracking of two batch reactions of one upstream
+    in one schema apart."""
+
+    def __init__(self, app: ServiceApplication, decide: Callable[[UnitOfWork, list[Item]], None],
+                 name: str = "") -> None:
+        self.app = app
+        self.decide = decide
+        self.name = name
+        self.kind = "batch"
+        self.stats = ReactionStats()
+
+    def __call__(self, event: IntegrationEvent, delivery: Delivery) -> bool:
+        return self.apply_many([(event, delivery)])[0]
+
+    def apply_many(self, items: Sequence[Item]) -> list[bool]:
+        """All ``items`` in one transaction; False for each one processed before."""
+        try:
+            with self.app.unit_of_work() as unit:
+                fresh = unit.track_many([(self._upstream(d), d.position) for _, d in items])
+                todo = [item for item, new in zip(items, fresh, strict=True) if new]
+                if todo:
+                    self.decide(unit, todo)
+        except Exception:
+            self.stats.failures += 1
+            raise
+        self.stats.applied += sum(fresh)
+        self.stats.duplicates += len(fresh) - sum(fresh)
+        return fresh
+
+    def _upstream(self, delivery: Delivery) -> str:
+        return f"{self.name}:{delivery.upstream}" if self.name else delivery.upstream
+
+    def has_processed(self, delivery: Delivery) -> bool:
+        return self.app.has_processed(self._upstream(delivery), delivery.position)
+
+
+def each(items: Sequence[Item]) -> Iterator[Item]:
+    """The items of a batch, each decided inside its own consumer span and work context
+    (a child of the span that published it), as if it had been consumed alone."""
+    for event, delivery in items:
+        with consume_span(delivery, "process"):
+            yield event, delivery
 
 
 _tracer = telemetry.tracer("servicekit.subscriber")
