@@ -16,6 +16,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from alphapeer_contracts.base import CurrencyCode, IntegrationEvent
 
+#: Why nothing was held; why held credits went back; what a grant is for.
+HoldRejectedReason = Literal["insufficient_funds", "account_closed", "currency_not_accepted"]
+RefundReason = Literal["settled", "hold_expired"]
+GrantKind = Literal["allowance", "work_study", "signup_bonus", "reward", "correction"]
+
 
 class _Part(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
@@ -53,7 +58,7 @@ class EscrowHoldRejected(_LedgerEvent):
     booking_id: UUID
     payer_id: UUID
     currency: CurrencyCode
-    reason_code: Literal["insufficient_funds", "account_closed", "currency_not_accepted"]
+    reason_code: HoldRejectedReason
     required: int = Field(ge=0)
     available: int
 
@@ -81,7 +86,7 @@ class EscrowRefunded(_LedgerEvent):
     payer_id: UUID
     currency: CurrencyCode
     amount: int = Field(ge=0)
-    reason_code: Literal["settled", "hold_expired"]
+    reason_code: RefundReason
 
 
 class CreditsGranted(_LedgerEvent):
@@ -94,4 +99,4 @@ class CreditsGranted(_LedgerEvent):
     user_id: UUID
     currency: CurrencyCode
     amount: int
-    kind: Literal["allowance", "work_study", "signup_bonus", "reward", "correction"]
+    kind: GrantKind

@@ -1,0 +1,41 @@
+"""The ledger in-process on a real PostgreSQL, for the tests beside this file (the harness is
+``ledger_harness.py``)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ledger_harness import Harness
+
+from ledger.main import build
+from ledger.settings import LedgerSettings
+from servicekit.testing import ISSUER
+
+
+@pytest.fixture
+def launch(postgres_url: str, pg_schema: str, tmp_path: Path) -> Iterator[Callable[..., Harness]]:
+    """Starts the ledger with the test settings (no relay, no broker) plus ``overrides``."""
+    with ExitStack() as running:
+        def start(**overrides: Any) -> Harness:
+            settings = LedgerSettings(database_url=postgres_url, database_schema=pg_schema, data_dir=tmp_path,
+                                      relay_enabled=False, subscribers_enabled=False,
+                                      kafka_bootstrap_servers="127.0.0.1:1", **overrides)
+            return Harness(running.enter_context(TestClient(build(settings, keys=ISSUER))))
+
+        yield start
+
+
+@pytest.fixture
+def h(launch: Callable[..., Harness]) -> Harness:
+    """The ledger with a 10 % platform fee and no sign-up bonus."""
+    return launch(ledger_platform_fee_bp=1000)
