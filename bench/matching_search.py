@@ -1,8 +1,10 @@
 """Matching at institution scale: 50,000 synthetic tutors, each approved in identity with
-one published listing. Measures projection catch-up from the topics (events/s, through
-Kafka and PostgreSQL, as a fresh matching process replays them), the sentence-vector index
-build, search and recommendation latency through the HTTP gateway (p50/p95 over mixes of
-queries), and the matching process's memory.
+one published listing, four in five with their availability published by booking
+(AvailabilityChanged on booking.events, in one of a few time zones: the projection's own code
+path). Measures projection catch-up from the topics (events/s, through Kafka and PostgreSQL,
+as a fresh matching process replays them), the sentence-vector index build, search and
+recommendation latency through the HTTP gateway (p50/p95 over mixes of queries; availability
+queries, in the searcher's zone, measured on their own too), and the matching process's memory.
 
 Bios come from per-topic templates (bench/tutoring_texts.py): the 50,000 listings share
 about 1,300 distinct expertise texts, and vectors are computed once per distinct text."""
@@ -23,6 +25,7 @@ import httpx
 import psycopg
 from aiokafka import AIOKafkaProducer
 
+from alphapeer_contracts import booking as bk
 from alphapeer_contracts import catalog as cat
 from alphapeer_contracts import identity as idc
 from alphapeer_contracts.vocabulary import LEVELS
@@ -36,6 +39,22 @@ WORDS = tuple(
     "sorting python regression".split()
 )
 CITY = (51.5072, -0.1276)
+#: Where tutors and searchers are: mostly the institution's own zone.
+ZONES = ["Europe/London"] * 6 + ["Europe/Berlin", "America/New_York", "Asia/Kolkata", "Australia/Sydney"]
+
+
+def availability(rnd: random.Random, tutor: uuid.UUID, now: datetime) -> bk.AvailabilityChanged:
+    """Two to five weekly windows of one to three hours between 08:00 and 23:00, now and then a
+    closed date, some notice, a horizon of two weeks to three months."""
+    weekly = []
+    for _ in range(rnd.randint(2, 5)):
+        start = rnd.randint(8, 20)
+        weekly.append(bk.WeeklyWindow(weekday=rnd.randint(0, 6), start=f"{start:02d}:00",
+                                      end=f"{min(start + rnd.choice([1, 2, 3]), 24):02d}:00"))
+    closed = [bk.DatedException(date=(now + timedelta(days=rnd.randint(0, 30))).date())] if rnd.random() < 0.2 else []
+    return bk.AvailabilityChanged(tutor_id=tutor, time_zone=rnd.choice(ZONES), weekly=weekly, exceptions=closed,
+                                  min_notice_minutes=rnd.choice([0, 60, 720, 1440]),
+                                  horizon_days=rnd.choice([14, 30, 60, 90]), occurred_at=now)
 
 
 def synthetic(n: int, seed: int = 7) -> list[tuple[str, Any]]:
@@ -67,13 +86,15 @@ def synthetic(n: int, seed: int = 7) -> list[tuple[str, Any]]:
         events.append(("catalog.events", cat.ListingPublished(listing_id=uuid.UUID(int=rnd.getrandbits(128)),
                                                               listing=snapshot,
                                                               occurred_at=now - timedelta(days=rnd.uniform(0, 730)))))
+        if rnd.random() < 0.8:
+            events.append(("booking.events", availability(rnd, tutor, now)))
     return events
 
 
 async def produce(bootstrap: str, events: list[tuple[str, Any]]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=256 * 1024)
     await producer.start()
-    seq = {"identity.events": 0, "catalog.events": 0}
+    seq = {"identity.events": 0, "catalog.events": 0, "booking.events": 0}
     try:
         futures = []
         for topic, ev in events:
@@ -161,14 +182,18 @@ def run(db_url: str, context: dict[str, Any], quick: bool = False) -> list[dict[
         http = httpx.Client(base_url=matching.url, headers={"Authorization": f"Bearer {token['access_token']}"},
                             timeout=30)
         deadline = time.monotonic() + 900
-        while (total := http.get("/v1/search", params={"limit": 1}).json()["total"]) < n:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"matching caught up with {total} of {n} tutors in 15 minutes")
-            time.sleep(0.5)
+        published = sum(1 for topic, _ in events if topic == "booking.events")
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            while (total := http.get("/v1/search", params={"limit": 1}).json()["total"]) < n or (
+                    conn.execute("SELECT count(*) FROM matching_bench.tutor_availability").fetchone()[0] < published):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"matching caught up with {total} of {n} tutors in 15 minutes")
+                time.sleep(0.5)
         catch_up = time.perf_counter() - started
         report(results, "matching.projection_catch_up", len(events) / catch_up, "events/s",
                {**context, "events": len(events), "seconds": round(catch_up, 1),
-                "note": "fresh process replaying identity.events + catalog.events; one transaction per fetched batch"})
+                "note": "fresh process replaying identity.events + catalog.events + booking.events (availability);"
+                        " one transaction per fetched batch"})
 
         # The vector index: every distinct expertise text embedded once, in the background.
         deadline = time.monotonic() + 1800
@@ -200,13 +225,28 @@ def run(db_url: str, context: dict[str, Any], quick: bool = False) -> list[dict[
                "requirement": "p95 < 50 ms (institution asked < 2 s)"}
         report(results, "matching.search.p50", percentile(latencies, 50), "ms", ctx)
         report(results, "matching.search.p95", percentile(latencies, 95), "ms", ctx)
+        # Availability in the searcher's zone, against every tutor's open time in theirs.
+        available = [
+            lambda: {"available": "tue 18:00-20:00", "time_zone": rnd.choice(ZONES)},
+            lambda: {"available": ["sat 10:00-12:00", "sun 14:00-16:00"], "time_zone": rnd.choice(ZONES),
+                     "subject": rnd.choice(subject_ids)},
+            lambda: {"available": "wed 17:00-20:00", "time_zone": "America/New_York", "session_minutes": 90,
+                     "sort": "price", "max_credits": 15},
+            lambda: {"available": "mon 00:00-24:00", "time_zone": "Asia/Kolkata", "q": " ".join(rnd.sample(WORDS, 2))},
+        ]
+        latencies = timed(lambda i: http.get("/v1/search", params=available[i % len(available)]()),
+                          100 if quick else 400)
+        ctx = {**ctx, "queries": len(latencies), "availability": f"{published:,} tutors published availability",
+               "mix": "available windows in one of several zones, alone or with subject, price, words"}
+        report(results, "matching.search_available.p50", percentile(latencies, 50), "ms", ctx)
+        report(results, "matching.search_available.p95", percentile(latencies, 95), "ms", ctx)
         goals = list(NEEDS.values())
         needs = [
             lambda: {"goal": rnd.choice(goals)},
             lambda: {"goal": rnd.choice(goals), "subject": rnd.choice(subject_ids), "budget_credits": 15},
             lambda: {"goal": rnd.choice(goals), "near": f"{CITY[0]},{CITY[1]}", "within_km": 5, "mode": "in_person"},
             lambda: {"goal": rnd.choice(goals), "level": rnd.choice(LEVELS), "language": "es",
-                     "preferred_times": ["tue 18:00-20:00", "sat 10:00-12:00"]},
+                     "preferred_times": ["tue 18:00-20:00", "sat 10:00-12:00"], "time_zone": rnd.choice(ZONES)},
         ]
         latencies = timed(lambda i: http.post("/v1/recommendations", json=needs[i % len(needs)]()),
                           60 if quick else 400)

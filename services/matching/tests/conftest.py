@@ -1,11 +1,12 @@
-"""Matching in-process on a real PostgreSQL, fed identity's and catalog's events through its
-projection reaction exactly as the subscriber would, and called through its HTTP gateway."""
+"""Matching in-process on a real PostgreSQL, fed identity's, catalog's and booking's events
+through its projection reaction exactly as the subscriber would, and called through its HTTP
+gateway, with its clock set where a test needs a date."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -13,8 +14,10 @@ from uuid import UUID
 import pytest
 from fastapi.testclient import TestClient
 
+from alphapeer_contracts import booking as bk
 from alphapeer_contracts import catalog as cat
 from alphapeer_contracts import identity as idc
+from matching.domain.query import DAYS
 from matching.main import build
 from matching.settings import MatchingSettings
 from servicekit.testing import ISSUER, Feed
@@ -47,6 +50,26 @@ class Matching:
 
     def settle(self) -> None:
         self.directory.settle()
+
+    def at(self, moment: datetime) -> None:
+        """Sets the application's clock (availability is bookable from now)."""
+        self.client.app.state.matching.clock = lambda: moment  # type: ignore[attr-defined]
+
+    def availability(self, tutor: UUID, time_zone: str, weekly: list[str], *,
+                     exceptions: dict[date, list[str]] | None = None, min_notice_minutes: int = 0,
+                     horizon_days: int = 60, position: int | None = None) -> bool:
+        """Booking's AvailabilityChanged for ``tutor``: weekly windows as 'tue 18:00-20:00' and
+        dated exceptions as their windows '18:00-20:00' (none: closed), in ``time_zone``."""
+        def window(text: str) -> dict[str, str]:
+            start, end = text.split("-")
+            return {"start": start.zfill(5), "end": end.zfill(5)}
+
+        return self.send(bk.AvailabilityChanged(
+            tutor_id=tutor, time_zone=time_zone,
+            weekly=[bk.WeeklyWindow(weekday=DAYS.index(w.split()[0]), **window(w.split()[1])) for w in weekly],
+            exceptions=[bk.DatedException(date=d, windows=[bk.DayWindow(**window(w)) for w in ws])
+                        for d, ws in (exceptions or {}).items()],
+            min_notice_minutes=min_notice_minutes, horizon_days=horizon_days, occurred_at=now()), position=position)
 
     def tutor(self, name: str, verified: bool = False) -> UUID:
         uid = uuid.uuid4()

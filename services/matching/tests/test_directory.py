@@ -90,6 +90,11 @@ def test_pages_follow_a_stable_cursor(feed: Feed) -> None:
     ({"sort": "distance"}, "sort"),
     ({"cursor": "not-a-cursor"}, "cursor"),
     ({"level": "guru"}, "query.level"),
+    ({"time_zone": "Mars/Olympus_Mons"}, "time_zone"),  # the shape of a zone name, but no zone
+    ({"time_zone": "europe/berlin"}, "time_zone"),  # as the tz database spells it
+    ({"time_zone": "localtime"}, "time_zone"),  # the server's own zone is nobody's
+    ({"time_zone": "Europe/../etc"}, "query.time_zone"),
+    ({"time_zone": ""}, "query.time_zone"),
 ])
 def test_bad_queries_are_refused_naming_the_parameter(feed: Feed, params: dict[str, Any], field: str) -> None:
     r = feed.get("/v1/search", **params)
@@ -113,20 +118,19 @@ def test_sort_by_rating_uses_the_bayesian_average(feed: Feed) -> None:
     assert ids(search(feed, sort="rating")) == [str(lids[many]), str(lids[one_review]), str(lids[unrated])]
 
 
-def test_available_in_a_time_window_uses_published_availability(feed: Feed) -> None:
+def test_available_in_a_time_window_uses_bookings_availability(feed: Feed) -> None:
+    feed.at(datetime(2027, 5, 3, 9, 0, tzinfo=UTC))  # a Monday
     evenings, mornings, unknown = feed.tutor("Eve"), feed.tutor("Morn"), feed.tutor("Unknown")
     lids = {t: feed.listing(t) for t in (evenings, mornings, unknown)}
-    with feed.db.transaction() as cur:  # what booking's projection will write
-        for tutor, start, end in ((evenings, 1 * 1440 + 17 * 60, 1 * 1440 + 21 * 60),  # Tue 17-21
-                                  (mornings, 1 * 1440 + 8 * 60, 1 * 1440 + 10 * 60)):  # Tue 8-10
-            cur.execute("INSERT INTO availability (tutor_id, start_minute, end_minute) VALUES (%s, %s, %s)",
-                        (str(tutor), start, end))
-        cur.execute("INSERT INTO changes (kind, key) VALUES ('signal', 'x')")
+    feed.availability(evenings, "UTC", ["tue 17:00-21:00"])  # booking's AvailabilityChanged
+    feed.availability(mornings, "UTC", ["tue 8:00-10:00"])
     assert ids(search(feed, available="tue 18:00-20:00")) == [str(lids[evenings])]
     assert set(ids(search(feed, available=["tue 18:00-20:00", "tue 09:00-11:00"]))) == {
         str(lids[evenings]), str(lids[mornings])}
     # Morn is free 9-10 only: not for a 90-minute session.
     assert ids(search(feed, available="tue 09:00-11:00", session_minutes=90)) == []
+    # Left out, the searcher's zone is UTC; in New York, Tuesday 13:00-15:00 is 17:00-19:00 UTC.
+    assert ids(search(feed, available="tue 13:00-15:00", time_zone="America/New_York")) == [str(lids[evenings])]
     r = feed.get("/v1/search", available="someday 9:00-10:00")  # the schema's pattern refuses it
     assert r.status_code == 422 and r.json()["errors"][0]["field"] == "query.available.0"
     r = feed.get("/v1/search", available=["tue 09:00-11:00", "tue 20:00-18:00"])  # a rule it cannot say

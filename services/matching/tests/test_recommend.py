@@ -15,7 +15,6 @@ import pytest
 
 from alphapeer_contracts import catalog as cat
 from matching.adapters.embedding import Embedder
-from matching.domain.query import parse_window
 from matching.settings import MatchingSettings
 
 Feed = Any
@@ -128,25 +127,32 @@ def test_new_tutors_who_fit_get_a_reserved_place(feed: Feed) -> None:
 
 
 def test_reputation_and_availability_plug_in(feed: Feed) -> None:
+    feed.at(datetime(2027, 5, 3, 9, 0, tzinfo=UTC))  # a Monday
     db = feed.db
     rated, plain = feed.tutor("Rated"), feed.tutor("Plain")
     for t in (rated, plain):
         feed.listing(t, subject=ALGEBRA, bio="Quadratic equations.", age_days=100)
-    # What reputation's and booking's projections will write, written here directly.
+    # What reputation's projection will write, written here directly.
     with db.transaction() as cur:
         cur.execute("INSERT INTO tutor_signals (tutor_id, rating_sum, rating_count, sessions_completed,"
                     " sessions_missed) VALUES (%s, %s, %s, %s, %s)", (str(rated), 147.0, 30, 49, 1))
-        tue = parse_window("tue 17:00-21:00")
-        cur.execute("INSERT INTO availability (tutor_id, start_minute, end_minute) VALUES (%s, %s, %s)",
-                    (str(rated), *tue))
         cur.execute("INSERT INTO changes (kind, key) VALUES ('signal', %s)", (str(rated),))
-    found = recommend(feed, goal="quadratic equations", preferred_times=["tue 18:00-20:00", "sat 10:00-11:00"])
+    # Booking's AvailabilityChanged: Tuesday 17-21 in London (summer time: 16-20 UTC).
+    feed.availability(rated, "Europe/London", ["tue 17:00-21:00"])
+    found = recommend(feed, goal="quadratic equations", preferred_times=["tue 18:00-20:00", "sat 10:00-11:00"],
+                      time_zone="Europe/London")
     top = found["items"][0]
     assert top["display_name"] == "Rated"
     assert "Rated 4.9 from 30 reviews" in top["why"] and "Attended 98% of 50 sessions" in top["why"]
-    assert "Available for 67% of your preferred times" in top["why"]
+    assert "Available for 67% of your preferred times in the next 4 weeks" in top["why"]
     assert top["components"]["availability"] == pytest.approx(2 / 3, abs=1e-3)
     assert found["items"][1]["components"]["availability"] == 0.5  # not published: neutral
+    # Asked in UTC (the default), the hours are an hour later in London's summer time: Tuesday
+    # 18-20 UTC is 19-21 there (inside), 19-21 UTC is 20-22 there (half inside).
+    found = recommend(feed, goal="quadratic equations", preferred_times=["tue 18:00-20:00", "sat 10:00-11:00"])
+    assert found["items"][0]["components"]["availability"] == pytest.approx(2 / 3, abs=1e-3)
+    found = recommend(feed, goal="quadratic equations", preferred_times=["tue 19:00-21:00"])
+    assert found["items"][0]["components"]["availability"] == pytest.approx(1 / 2, abs=1e-3)
 
 
 def course(feed: Feed, creator: uuid.UUID, title: str) -> uuid.UUID:
@@ -207,6 +213,9 @@ def test_a_tutor_is_not_recommended_to_themselves(feed: Feed) -> None:
     ({"goal": "algebra", "vibes": "good"}, "vibes"),  # unknown fields are refused
     ({"goal": "algebra", "level": "guru"}, "level"),
     ({"goal": "algebra", "limit": 500}, "limit"),
+    ({"goal": "algebra", "time_zone": "Atlantis/Capital"}, "time_zone"),
+    ({"goal": "algebra", "time_zone": "UTC+2"}, "time_zone"),
+    ({"goal": "algebra", "time_zone": None}, "time_zone"),
 ])
 def test_bad_needs_are_refused_naming_the_field(feed: Feed, body: dict[str, Any], field: str) -> None:
     r = feed.post("/v1/recommendations", body)

@@ -1,12 +1,13 @@
 """Matching's use cases over the directory's current snapshot: search it, recommend tutors
 for a learning need (each with why), and peer recommendations. Read-only: the directory is
-written by the event reactions alone."""
+written by the event reactions alone. The clock is a port: availability is bookable from now."""
 
 from __future__ import annotations
 
 import json
 import math
-import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ import numpy as np
 from matching.adapters.directory import Directory
 from matching.adapters.embedding import Embedder
 from matching.domain import ranking, recommendation
+from matching.domain.availability import minutes_of
 from matching.domain.filters import by_meaning, candidates
 from matching.domain.listing import Entry
 from matching.domain.peers import peers as peer_choices
@@ -24,22 +26,28 @@ from matching.domain.recommendation import COMPONENTS, Tuning
 from matching.domain.text import words
 
 
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 class MatchingApplication:
     def __init__(self, directory: Directory, embedder: Embedder | None, weights: SearchWeights | None = None,
-                 tuning: Tuning | None = None) -> None:
+                 tuning: Tuning | None = None, clock: Callable[[], datetime] = utc_now) -> None:
         self.directory = directory
         self.embedder = embedder
         self.weights = weights or SearchWeights()
         self.tuning = tuning or Tuning()
+        self.clock = clock
 
     def search(self, query: Query) -> dict[str, Any]:
         cols = self.directory.snapshot()
-        mask, distance, relevance = candidates(cols, query)
+        now = minutes_of(self.clock())
+        mask, distance, relevance = candidates(cols, query, now=now)
         matched_by = "words"
         if query.q and not mask.any() and self.embedder is not None:
             # No listing uses the searcher's words ("x squared"): fall back to meaning, so
             # the search still finds the quadratics tutor rather than nothing.
-            mask, distance, _ = candidates(cols, query, text_required=False)
+            mask, distance, _ = candidates(cols, query, text_required=False, now=now)
             mask, relevance = by_meaning(cols, mask, cols.vectors @ self.embedder.encode_one(query.q))
             matched_by = "meaning"
         idx = np.flatnonzero(mask)
@@ -63,7 +71,8 @@ class MatchingApplication:
         assert self.embedder is not None, "recommendations need the model"
         t = self.tuning
         cols = self.directory.snapshot()
-        mask, distance, bm25 = candidates(cols, need.filters(), text_required=False)
+        now = self.clock()
+        mask, distance, bm25 = candidates(cols, need.filters(), text_required=False, now=minutes_of(now))
         for row in cols.tutor_rows.get(need.student_id or "", ()):
             mask[row] = False  # a tutor looking for help is not recommended to themselves
         idx = np.flatnonzero(mask)
@@ -74,7 +83,7 @@ class MatchingApplication:
         need_vector = self.embedder.encode_one(need.goal)
         # One pass over the whole matrix beats gathering the candidates' rows first.
         cosine = (cols.vectors @ need_vector)[idx]
-        scored = recommendation.evaluate(cols, idx, need, cosine, bm25[idx], distance, t, time.time())
+        scored = recommendation.evaluate(cols, idx, need, cosine, bm25[idx], distance, t, now.timestamp())
         goal_words = set(words(need.goal))
 
         def topic_fit(topic: str) -> float | None:
@@ -90,7 +99,8 @@ class MatchingApplication:
             evidence = Evidence(
                 subjects=doc.get("subjects") or [], verified=e.verified, cosine=similarity,
                 credits=cols.credits[row], distance=row_distance, reviews=tuple(cols.reputation[row]),
-                availability=scored.availability.get(int(j)), peers=scored.peers_of.get(e.tutor_id, 0),
+                availability=None if math.isnan(scored.availability[j]) else float(scored.availability[j]),
+                peers=scored.peers_of.get(e.tutor_id, 0),
                 is_new=bool(scored.is_new[j]), exposure=exposure)
             item = {
                 "rank": rank, **_card(e), "title": doc.get("title"), "subjects": doc.get("subjects"),

@@ -11,13 +11,17 @@ from pydantic import Field
 from alphapeer_contracts.vocabulary import Level, Mode
 from matching.answers import PeerRecommendations, Recommendations, SearchResult
 from matching.application import MatchingApplication
-from matching.domain.query import Need, Sort, Window, parse_window
+from matching.domain.availability import UnknownZone, zone
+from matching.domain.query import DEFAULT_ZONE, Need, Sort, Window, parse_window
 from matching.domain.query import Query as Search
 from matching.schemas import (
     NEAR_DESCRIPTION,
     NEAR_PATTERN,
     WINDOW_DESCRIPTION,
     WINDOW_PATTERN,
+    WINDOW_SEMANTICS,
+    ZONE_DESCRIPTION,
+    ZONE_PATTERN,
     LearningNeed,
 )
 from servicekit.auth import Principal, current_principal
@@ -55,13 +59,26 @@ def parse_windows(field: str, texts: list[str]) -> tuple[Window, ...]:
     return tuple(windows)
 
 
+def check_zone(field: str, name: str) -> str:
+    """A zone name as the schema's pattern admits it, which this server's tz database must have."""
+    try:
+        zone(name)
+    except UnknownZone:
+        raise field_error(field, "is not a time zone this server knows: an IANA name such as Europe/London "
+                                 "(letter case counts)") from None
+    return name
+
+
 Point = Annotated[str | None, Query(max_length=60, pattern=NEAR_PATTERN, description=NEAR_DESCRIPTION)]
 Windows = Annotated[list[Annotated[str, Field(max_length=40, pattern=WINDOW_PATTERN)]],
-                    Query(max_length=21, description=f"Repeatable. {WINDOW_DESCRIPTION}")]
+                    Query(max_length=21, description=f"Repeatable. {WINDOW_DESCRIPTION}. A tutor is found when "
+                          "they can be booked for `session_minutes` without a break (or a whole occurrence, if "
+                          f"shorter) inside one of the windows on one of its occurrences. {WINDOW_SEMANTICS}")]
+TimeZone = Annotated[str, Query(min_length=1, max_length=64, pattern=ZONE_PATTERN, description=ZONE_DESCRIPTION)]
 SEARCH_RULES = ("Besides the schema, each a 422 naming the parameter: `within_km` needs `near`; `min_credits` "
                 "may not be above `max_credits`; `sort=distance` needs `near`; each `available` window must end "
-                "after it starts; `cursor` must be a `next_cursor` this API returned for a search in the same "
-                "`sort` order.")
+                "after it starts; `time_zone` must be a zone of the server's tz database; `cursor` must be a "
+                "`next_cursor` this API returned for a search in the same `sort` order.")
 
 
 @search.get("/search", response_model=SearchResult, response_model_exclude_unset=True,
@@ -82,7 +99,9 @@ def directory_search(
     communication: Annotated[str | None, Query(max_length=40)] = None,
     verified_only: bool = False,
     available: Windows = [],  # noqa: B006
-    session_minutes: Annotated[int, Query(ge=15, le=240)] = 60,
+    time_zone: TimeZone = DEFAULT_ZONE,
+    session_minutes: Annotated[int, Query(ge=15, le=240, description="How long a session `available` asks "
+                                                                        "room for")] = 60,
     sort: Sort = "relevance",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
@@ -96,14 +115,15 @@ def directory_search(
     return app.search(Search(
         subject=subject, level=level, q=q, min_credits=min_credits, max_credits=max_credits, mode=mode,
         near=point, within_km=within_km, language=language, style=style, communication=communication,
-        verified_only=verified_only, available=windows, available_minutes=session_minutes, sort=sort,
-        limit=limit, cursor=cursor))
+        verified_only=verified_only, available=windows, available_minutes=session_minutes,
+        time_zone=check_zone("time_zone", time_zone), sort=sort, limit=limit, cursor=cursor))
 
 
 @search.post("/recommendations", response_model=Recommendations, response_model_exclude_unset=True,
              summary="Tutors ranked for a learning need, each with why (any signed-in user)",
-             description="Besides the schema: each `preferred_times` window must end after it starts (422 "
-                         "naming it, e.g. `preferred_times.0`).")
+             description="Besides the schema, each a 422 naming the field: each `preferred_times` window must end "
+                         "after it starts (e.g. `preferred_times.0`); `time_zone` must be a zone of the server's "
+                         "tz database.")
 def recommendations(need: LearningNeed, principal: AnyUser, app: App) -> dict[str, Any]:
     point = parse_near(need.near)
     if need.within_km is not None and point is None:  # the schema says so too (dependentRequired)
@@ -112,7 +132,8 @@ def recommendations(need: LearningNeed, principal: AnyUser, app: App) -> dict[st
     return app.recommend(Need(
         goal=need.goal, student_id=str(principal.user_id), subject=need.subject, level=need.level, mode=need.mode,
         budget_credits=need.budget_credits, near=point, within_km=need.within_km, language=need.language,
-        verified_only=need.verified_only, preferred=windows, limit=need.limit))
+        verified_only=need.verified_only, preferred=windows, time_zone=check_zone("time_zone", need.time_zone),
+        limit=need.limit))
 
 
 @search.get("/recommendations/peers", response_model=PeerRecommendations,

@@ -1,6 +1,6 @@
-"""The tutor directory: a read model built only from `identity.events` and
-`catalog.events`, searchable by subject, level, text, price, mode, distance, language, style;
-recommendations for a learning need (all-MiniLM-L6-v2 on ONNX Runtime) with the reasons."""
+"""The tutor directory: a read model built only from `identity.events`, `catalog.events` and
+`booking.events`, searchable by subject, level, text, price, mode, distance, language, style and
+availability (in the searcher's zone); recommendations for a need (all-MiniLM-L6-v2), with why."""
 
 from __future__ import annotations
 
@@ -19,7 +19,8 @@ from servicekit.subscriber import ProjectionReaction
 def assemble(svc: Assembly[MatchingSettings]) -> None:
     s = svc.settings
     db = svc.tables(readmodel.DDL)
-    svc.reacts_to("identity.events", "catalog.events", reaction=ProjectionReaction(db, readmodel.apply))
+    svc.seed(lambda: readmodel.retire(db), name="drop retired tables")
+    svc.reacts_to(*readmodel.TOPICS, reaction=ProjectionReaction(db, readmodel.apply))
     ring = svc.reads_personal_data_of("identity", "catalog")  # names and bios arrive sealed
     refresh_on_key_change(ring, db)
     embedder = Embedder.shared(s.matching_model_dir, s.matching_embed_threads)

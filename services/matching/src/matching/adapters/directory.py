@@ -8,11 +8,14 @@ import contextlib
 import ctypes
 import threading
 import time
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from matching.adapters import readmodel
 from matching.adapters.personal import Opener
 from matching.adapters.vectors import VectorIndex
+from matching.domain.availability import minutes_of
 from matching.domain.columns import Columns, Signals, build_columns
 from matching.domain.listing import Entry, digest, entry_of, expertise_text, topics_of, visible
 from servicekit.database import Database
@@ -64,8 +67,17 @@ class Directory:
                     self._entries.pop(key, None)
                     if key in found:
                         self._put(found[key])
+                published = self._signals.availability
+                if changed["availability"]:
+                    published = dict(published)
+                    for tutor, av in readmodel.availability(self.db, changed["availability"]).items():
+                        published.pop(tutor, None)
+                        if av is not None:
+                            published[tutor] = av
                 if changed["interaction"] or changed["signal"]:
-                    self._signals = readmodel.signals(self.db)
+                    self._signals = readmodel.signals(self.db, published)
+                elif changed["availability"]:
+                    self._signals = replace(self._signals, availability=published)
                 self._last_change = last
                 self._dirty = True
             self._refreshed_at = time.monotonic()
@@ -126,6 +138,9 @@ class Directory:
         entries = list(self._entries.values())
         vectors, has_vector = self.vectors.matrix([e.text_key for e in entries])
         self._columns = build_columns(entries, vectors, has_vector, self._signals)
+        if self._signals.availability:
+            # Today's open times (a quarter of a second for 50,000 tutors), before a query needs them.
+            self._columns.open_times(minutes_of(datetime.now(UTC)))
         self._dirty, self._columns_vectors = False, version
         if len(entries) > 10_000:
             _release_freed_memory()  # the previous build's arrays and postings

@@ -1,23 +1,32 @@
-"""The read model's tables, written only by reactions to identity's and catalog's events
-(each with its tracking row, in one transaction: ``apply`` is the ProjectionReaction's), and
-the queries the in-memory directory is loaded from. Every write also appends to ``changes``
-so each replica's directory can pick up what changed.
+"""The read model's tables, written only by reactions to identity's, catalog's and booking's
+events (each with its tracking row, in one transaction: ``apply`` is the ProjectionReaction's),
+and the queries the in-memory directory is loaded from. Every write also appends to
+``changes`` so each replica's directory can pick up what changed.
 
-``tutor_signals`` and ``availability`` are written by nothing here yet: reputation's and
-booking's events will (tests write them directly, with a ``signal`` row in ``changes``)."""
+``tutor_signals`` is written by nothing here yet: reputation's and booking's events will
+(tests write it directly, with a ``signal`` row in ``changes``)."""
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
+from alphapeer_contracts import booking as bk
 from alphapeer_contracts import catalog as cat
 from alphapeer_contracts import identity as idc
 from alphapeer_contracts.base import IntegrationEvent
+from matching.domain.availability import Availability, UnknownZone, clock_minutes, day_number, zone
 from matching.domain.columns import Signals
 from servicekit.database import Cursor, Database
 from servicekit.subscriber import Delivery
+
+log = logging.getLogger(__name__)
+#: What ``apply`` projects: tutors (identity), listings, courses and enrolments (catalog),
+#: tutors' availability (booking's AvailabilityChanged).
+TOPICS = ("identity.events", "catalog.events", "booking.events")
 
 DDL = [
     """CREATE TABLE IF NOT EXISTS tutors (
@@ -69,15 +78,26 @@ DDL = [
         sessions_completed INTEGER NOT NULL DEFAULT 0,
         sessions_missed INTEGER NOT NULL DEFAULT 0
     )""",
-    # Weekly availability windows per tutor (minutes from Monday 00:00, institution time).
-    # Written only by tests until booking publishes availability, whose events replace it.
-    """CREATE TABLE IF NOT EXISTS availability (
-        tutor_id TEXT NOT NULL,
-        start_minute INTEGER NOT NULL,
-        end_minute INTEGER NOT NULL,
-        PRIMARY KEY (tutor_id, start_minute)
+    # Each tutor's availability as booking last published it (AvailabilityChanged: the whole
+    # of it, replacing what was there): the event's time zone, weekly windows, dated
+    # exceptions, buffer, notice and horizon as JSON, and its position in booking.events, so
+    # an older event delivered late (a dead letter replayed) never overwrites a newer one.
+    """CREATE TABLE IF NOT EXISTS tutor_availability (
+        tutor_id TEXT PRIMARY KEY,
+        position BIGINT NOT NULL,
+        doc TEXT NOT NULL
     )""",
 ]
+#: Tables of earlier versions, dropped by the migration (``retire``).
+RETIRED = ["availability"]  # weekly windows without a time zone, written only by tests
+#: What of AvailabilityChanged is kept.
+_AVAILABILITY = {"time_zone", "weekly", "exceptions", "buffer_minutes", "min_notice_minutes", "horizon_days"}
+
+
+def retire(db: Database) -> None:
+    """Drops the tables earlier versions had and this one does not (a migration step: run by
+    the migration, never by replicas that only check the schema)."""
+    db.execute_script([f"DROP TABLE IF EXISTS {name}" for name in RETIRED])
 
 
 def _tutor(cur: Cursor, user_id: str, **fields: Any) -> None:
@@ -137,6 +157,15 @@ def apply(cur: Cursor, event: IntegrationEvent, delivery: Delivery) -> None:
             " (SELECT creator_id FROM courses WHERE course_id = %s), %s) ON CONFLICT DO NOTHING",
             (str(event.student_id), str(event.course_id), str(event.course_id), event.occurred_at.isoformat()))
         cur.execute("INSERT INTO changes (kind, key) VALUES ('interaction', %s)", (str(event.student_id),))
+    elif isinstance(event, bk.AvailabilityChanged):
+        tutor = str(event.tutor_id)
+        cur.execute(
+            "INSERT INTO tutor_availability (tutor_id, position, doc) VALUES (%s, %s, %s) ON CONFLICT (tutor_id)"
+            " DO UPDATE SET position = excluded.position, doc = excluded.doc"
+            " WHERE tutor_availability.position < excluded.position",
+            (tutor, delivery.position, event.model_dump_json(include=_AVAILABILITY)))
+        if cur.rowcount:
+            cur.execute("INSERT INTO changes (kind, key) VALUES ('availability', %s)", (tutor,))
 
 
 _LISTINGS = ("SELECT l.listing_id, l.tutor_id, l.visible, l.doc, l.published_at, t.display_name, t.headline,"
@@ -178,11 +207,12 @@ def all_listings(db: Database, page: int = 2000) -> Iterator[list[dict[str, Any]
 
 
 def changes_since(db: Database, last: int) -> tuple[int, dict[str, set[str]]]:
-    """(new last id, changed keys by kind: listing, tutor, interaction, signal)."""
+    """(new last id, changed keys by kind: listing, tutor, interaction, signal, availability)."""
     with db.transaction() as cur:
         cur.execute("SELECT id, kind, key FROM changes WHERE id > %s ORDER BY id LIMIT 100000", (last,))
         rows = cur.fetchall()
-    kinds: dict[str, set[str]] = {"listing": set(), "tutor": set(), "interaction": set(), "signal": set()}
+    kinds: dict[str, set[str]] = {"listing": set(), "tutor": set(), "interaction": set(), "signal": set(),
+                                  "availability": set()}
     for _, kind, key in rows:
         kinds.setdefault(kind, set()).add(key)
     return (int(rows[-1][0]) if rows else last), kinds
@@ -208,13 +238,39 @@ def tutor_signals(db: Database) -> dict[str, tuple[float, int, int, int]]:
         return {r[0]: (float(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in cur.fetchall()}
 
 
-def availability(db: Database) -> dict[str, list[tuple[int, int]]]:
-    out: dict[str, list[tuple[int, int]]] = {}
+def availability(db: Database, tutors: set[str] | None = None) -> dict[str, Availability | None]:
+    """tutor id → their availability (every tutor's, or those of ``tutors``). None for one
+    whose time zone this process does not know (its tz database is older than booking's):
+    treated as not published, and read again at the next start."""
     with db.transaction() as cur:
-        cur.execute("SELECT tutor_id, start_minute, end_minute FROM availability ORDER BY tutor_id, start_minute")
-        for tutor_id, start, end in cur.fetchall():
-            out.setdefault(tutor_id, []).append((int(start), int(end)))
-    return out
+        if tutors is None:
+            cur.execute("SELECT tutor_id, doc FROM tutor_availability")
+        else:
+            cur.execute("SELECT tutor_id, doc FROM tutor_availability WHERE tutor_id = ANY(%s)", (sorted(tutors),))
+        rows = cur.fetchall()
+    return {tutor: availability_of(tutor, doc) for tutor, doc in rows}
+
+
+def availability_of(tutor: str, doc: str) -> Availability | None:
+    """The stored part of an AvailabilityChanged as the domain's value."""
+    d = json.loads(doc)
+    try:
+        zone(d["time_zone"])
+    except UnknownZone:
+        log.warning("availability in an unknown time zone is ignored", extra={"fields": {
+            "tutor_id": tutor, "time_zone": d["time_zone"]}})
+        return None
+
+    def span(w: dict[str, str]) -> tuple[int, int]:
+        return clock_minutes(w["start"]), clock_minutes(w["end"])
+
+    return Availability(
+        time_zone=d["time_zone"],
+        weekly=tuple((w["weekday"], *span(w)) for w in d["weekly"] if span(w)[0] < span(w)[1]),
+        exceptions=tuple((day_number(date.fromisoformat(x["date"])),
+                          tuple(span(w) for w in x["windows"] if span(w)[0] < span(w)[1])) for x in d["exceptions"]),
+        min_notice_minutes=d["min_notice_minutes"], horizon_days=d["horizon_days"],
+        buffer_minutes=d["buffer_minutes"])
 
 
 def interactions(db: Database) -> list[tuple[str, str, str, str | None]]:
@@ -232,6 +288,9 @@ def courses(db: Database) -> dict[str, dict[str, Any]]:
                        "price_credits": int(r[5])} for r in cur.fetchall()}
 
 
-def signals(db: Database) -> Signals:
-    """The small per-tutor and per-student tables the recommendations read."""
-    return Signals.of(tutor_signals(db), availability(db), courses(db), interactions(db))
+def signals(db: Database, published: dict[str, Availability] | None = None) -> Signals:
+    """The per-tutor and per-student tables the recommendations read (with ``published`` as
+    the tutors' availability, when it is known already)."""
+    if published is None:
+        published = {t: av for t, av in availability(db).items() if av is not None}
+    return Signals.of(tutor_signals(db), published, courses(db), interactions(db))

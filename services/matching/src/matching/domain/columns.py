@@ -1,10 +1,13 @@
 """The directory as columns: one row per searchable listing, numpy arrays for what is
 filtered and ranked, inverted indexes for facets and words, and the small per-tutor and
 per-student signals the recommendations read. A snapshot: built whole, never changed in
-place, so a query may read it without a lock while the next one is built."""
+place, so a query may read it without a lock while the next one is built (the tutors' open
+time is worked out from their availability for the day of the first question that needs it,
+and kept with the snapshot for that day)."""
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -12,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from matching.domain.availability import DAY, WEEKS_AHEAD, Availability, OpenTimes, open_times
 from matching.domain.listing import Entry
-from matching.domain.query import Window
 
 #: (kind, id) of something a student chose, e.g. ("course", "…")
 Item = tuple[str, str]
@@ -23,14 +26,15 @@ Item = tuple[str, str]
 class Signals:
     #: tutor → (rating sum, rating count, sessions completed, sessions missed)
     tutor: dict[str, tuple[float, int, int, int]] = field(default_factory=dict)
-    availability: dict[str, list[Window]] = field(default_factory=dict)
+    #: tutor → their availability as booking last published it
+    availability: dict[str, Availability] = field(default_factory=dict)
     courses: dict[str, dict[str, Any]] = field(default_factory=dict)
     by_student: dict[str, set[Item]] = field(default_factory=dict)
     by_item: dict[Item, set[str]] = field(default_factory=dict)
     item_tutor: dict[Item, str] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, tutor: dict[str, tuple[float, int, int, int]], availability: dict[str, list[Window]],
+    def of(cls, tutor: dict[str, tuple[float, int, int, int]], availability: dict[str, Availability],
            courses: dict[str, dict[str, Any]], interactions: Iterable[tuple[str, str, str, str | None]]) -> Signals:
         """From the read model's tables; ``interactions`` are (student, item kind, item id, tutor)."""
         by_student: dict[str, set[Item]] = defaultdict(set)
@@ -65,10 +69,25 @@ class Columns:
     tutor_no: np.ndarray  # a number per tutor: one listing each in recommendations
     tutor_rows: dict[str, list[int]]
     signals: Signals
+    _open: list[OpenTimes] = field(default_factory=list)
+    _open_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def size(self) -> int:
         return len(self.entries)
+
+    def open_times(self, now: int) -> OpenTimes:
+        """The open time of the listed tutors who published availability, from the start of
+        ``now``'s UTC day (minutes) to past the last occurrence a question may look at;
+        built once a day per snapshot."""
+        origin = now // DAY * DAY
+        with self._open_lock:
+            if not self._open or self._open[0].origin != origin:
+                number = {tutor: int(self.tutor_no[rows[0]]) for tutor, rows in self.tutor_rows.items()}
+                listed = ((number[t], av) for t, av in self.signals.availability.items() if t in number)
+                tutors = int(self.tutor_no.max()) + 1 if self.size else 0
+                self._open[:] = [open_times(listed, tutors, origin, origin + (7 * WEEKS_AHEAD + 3) * DAY)]
+            return self._open[0]
 
 
 def build_columns(entries: list[Entry], vectors: np.ndarray, has_vector: np.ndarray, signals: Signals) -> Columns:

@@ -7,8 +7,9 @@ import math
 
 import numpy as np
 
+from matching.domain.availability import occurrences
 from matching.domain.columns import Columns
-from matching.domain.query import Query, Window
+from matching.domain.query import Query
 from matching.domain.text import bm25
 
 EARTH_KM = 6371.0088
@@ -16,10 +17,11 @@ EARTH_KM = 6371.0088
 MEANING_MIN = 0.35
 
 
-def candidates(cols: Columns, query: Query, text_required: bool = True
+def candidates(cols: Columns, query: Query, *, now: int, text_required: bool = True
                ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """(mask, distance in km or None, BM25 relevance of ``query.q``). With ``text_required``
-    a row must have one of the words; recommendations only score by them."""
+    a row must have one of the words; recommendations only score by them. ``now`` (UTC
+    minutes since the epoch) is when the availability asked for must be bookable from."""
     n = cols.size
     mask = np.ones(n, dtype=bool)
 
@@ -44,7 +46,7 @@ def candidates(cols: Columns, query: Query, text_required: bool = True
     if query.verified_only:
         require("verified")
     if query.available:
-        mask &= available_rows(cols, query.available, query.available_minutes)
+        mask &= available_rows(cols, query, now)
     if query.min_credits is not None:
         mask &= np.nan_to_num(cols.credits, nan=-1) >= query.min_credits
     if query.max_credits is not None:
@@ -73,14 +75,14 @@ def distance_km(cols: Columns, point: tuple[float, float]) -> np.ndarray:
     return 2 * EARTH_KM * np.arcsin(np.sqrt(np.clip(h, 0, 1)))
 
 
-def available_rows(cols: Columns, windows: tuple[Window, ...], minutes: int) -> np.ndarray:
-    """Rows whose tutor is free for ``minutes`` (or the whole window if shorter) inside
-    one of the windows; a tutor who published no availability is not."""
-    hit = np.zeros(cols.size, dtype=bool)
-    for tutor, theirs in cols.signals.availability.items():
-        if any(min(e1, e2) - max(s1, s2) >= min(minutes, e1 - s1) for s1, e1 in windows for s2, e2 in theirs):
-            hit[cols.tutor_rows.get(tutor, [])] = True
-    return hit
+def available_rows(cols: Columns, query: Query, now: int) -> np.ndarray:
+    """Rows whose tutor can be booked for ``available_minutes`` without a break (or a whole
+    occurrence if shorter) inside one of the windows, on one of its next occurrences in the
+    searcher's zone (domain/availability.py); a tutor who published no availability cannot."""
+    if not cols.size:
+        return np.zeros(0, dtype=bool)
+    wanted = occurrences(query.available, query.time_zone, now)
+    return cols.open_times(now).fits(wanted, now, query.available_minutes)[cols.tutor_no]
 
 
 def by_meaning(cols: Columns, mask: np.ndarray, cosine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -13,8 +13,10 @@ from matching.domain.errors import BadCursor
 Sort = Literal["relevance", "rating", "price", "distance", "newest"]
 SORTS: tuple[Sort, ...] = get_args(Sort)
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-#: A weekly window: minutes from Monday 00:00 (institution time), start and end.
+#: A weekly window: minutes from Monday 00:00 in the searcher's zone, start and end.
 Window = tuple[int, int]
+#: The zone a searcher's windows are in when they name none.
+DEFAULT_ZONE = "UTC"
 
 
 @dataclass(frozen=True)
@@ -31,9 +33,11 @@ class Query:
     style: str | None = None
     communication: str | None = None
     verified_only: bool = False
-    #: The tutor must have published availability covering ``available_minutes`` inside one of these.
+    #: The tutor must be bookable for ``available_minutes`` inside one of these, on one of its
+    #: next occurrences (domain/availability.py), in ``time_zone`` (IANA).
     available: tuple[Window, ...] = ()
     available_minutes: int = 60
+    time_zone: str = DEFAULT_ZONE
     sort: str = "relevance"
     limit: int = 20
     cursor: str | None = None
@@ -51,7 +55,9 @@ class Need:
     within_km: float | None = None
     language: str | None = None
     verified_only: bool = False
+    #: Weekly windows in ``time_zone`` (IANA): how much of them the tutor is bookable scores.
     preferred: tuple[Window, ...] = ()
+    time_zone: str = DEFAULT_ZONE
     limit: int = 10
 
     def filters(self) -> Query:

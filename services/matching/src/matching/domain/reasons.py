@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from matching.domain.availability import WEEKS_AHEAD
 from matching.domain.query import Need
 from matching.domain.text import words
 
@@ -24,7 +25,7 @@ class Evidence:
     credits: float  # NaN: no credit price
     distance: float | None
     reviews: tuple[float, ...]  # rating sum, rating count, completed, missed
-    availability: float | None  # share of the preferred minutes
+    availability: float | None  # share of the preferred minutes (None: not published, or no times given)
     peers: int
     is_new: bool
     exposure: bool
@@ -56,7 +57,7 @@ def why(e: Evidence, need: Need, goal_words: set[str], topic_fit: Callable[[str]
     if done + missed >= 5:
         reasons.append(f"Attended {done / (done + missed):.0%} of {done + missed:.0f} sessions")
     if e.availability is not None and e.availability > 0:
-        reasons.append(f"Available for {e.availability:.0%} of your preferred times")
+        reasons.append(f"Available for {e.availability:.0%} of your preferred times in the next {WEEKS_AHEAD} weeks")
     if not math.isnan(e.credits):
         if e.credits == 0:
             reasons.append("Free (volunteer tutor)")

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from matching.domain.availability import occurrences
 from matching.domain.columns import Columns
-from matching.domain.query import Need, Window
+from matching.domain.query import Need
 from matching.domain.ranking import PRIOR_RATING, PRIOR_REVIEWS
 
 COMPONENTS = ("semantic", "text", "rating", "reliability", "availability", "price", "distance", "collaborative")
@@ -48,14 +49,14 @@ class Scored:
     components: dict[str, np.ndarray]
     score: np.ndarray
     is_new: np.ndarray
-    availability: dict[int, float]  # candidate position → share of the preferred minutes
+    availability: np.ndarray  # per candidate: share of the preferred minutes; NaN: not known
     peers_of: dict[str, int]  # tutor → students like the learner who chose them
 
 
 def evaluate(cols: Columns, idx: np.ndarray, need: Need, cosine: np.ndarray, bm25: np.ndarray,
              distance: np.ndarray | None, tuning: Tuning, now: float) -> Scored:
     """Every component for the candidates ``idx`` (``cosine`` and ``bm25`` are theirs,
-    ``distance`` every row's), and the weighted score."""
+    ``distance`` every row's), and the weighted score; ``now`` in seconds since the epoch."""
     t = tuning
     w = t.component_weights()
     comp: dict[str, np.ndarray] = {}
@@ -68,7 +69,7 @@ def evaluate(cols: Columns, idx: np.ndarray, need: Need, cosine: np.ndarray, bm2
     prior = t.prior_rating * t.prior_reviews
     comp["rating"] = (prior + reputation[:, 0]) / (t.prior_reviews + reputation[:, 1]) / 5
     comp["reliability"] = (reputation[:, 2] + 9.0) / (reputation[:, 2] + reputation[:, 3] + 10.0)
-    comp["availability"], shares = availability(cols, idx, need.preferred)
+    comp["availability"], shares = availability(cols, idx, need, int(now // 60))
     credits = cols.credits[idx]
     if need.budget_credits:
         comp["price"] = 1.0 - 0.5 * np.clip(np.nan_to_num(credits, nan=0.0) / need.budget_credits, 0.0, 1.0)
@@ -86,23 +87,19 @@ def evaluate(cols: Columns, idx: np.ndarray, need: Need, cosine: np.ndarray, bm2
     return Scored(comp, total, is_new, shares, peers_of)
 
 
-def availability(cols: Columns, idx: np.ndarray, preferred: tuple[Window, ...]
-                 ) -> tuple[np.ndarray, dict[int, float]]:
-    """Share of the preferred minutes the tutor is available; 0.5 (unknown) for a tutor
-    who has not published availability, or when the learner gave no times."""
-    out = np.full(len(idx), 0.5)
-    shares: dict[int, float] = {}
-    wanted = sum(end - start for start, end in preferred)
-    if not wanted:
-        return out, shares
-    position = row_positions(idx, cols.size)
-    for tutor, theirs in cols.signals.availability.items():
-        covered = sum(max(0, min(e1, e2) - max(s1, s2)) for s1, e1 in preferred for s2, e2 in theirs)
-        for row in cols.tutor_rows.get(tutor, ()):
-            j = int(position[row])
-            if j >= 0:
-                shares[j] = out[j] = min(1.0, covered / wanted)
-    return out, shares
+def availability(cols: Columns, idx: np.ndarray, need: Need, now: int) -> tuple[np.ndarray, np.ndarray]:
+    """(component, share): the share of the minutes of the preferred windows' next occurrences
+    in the learner's zone that the tutor can be booked for (domain/availability.py). The
+    component is 0.5 (unknown) for a tutor who has not published availability, or when the
+    learner gave no times; the share is NaN then."""
+    share = np.full(len(idx), np.nan)
+    if need.preferred and len(idx):
+        open_time = cols.open_times(now)
+        per_tutor = open_time.shares(occurrences(need.preferred, need.time_zone, now), now)
+        if per_tutor is not None:
+            tutors = cols.tutor_no[idx]
+            share = np.where(open_time.published[tutors], np.minimum(per_tutor[tutors], 1.0), np.nan)
+    return np.where(np.isnan(share), 0.5, share), share
 
 
 def collaborative(cols: Columns, idx: np.ndarray, student: str | None) -> tuple[np.ndarray, dict[str, int]]:
