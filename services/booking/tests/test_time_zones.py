@@ -112,3 +112,19 @@ def test_slots_are_served_in_the_viewers_zone_and_a_recurring_booking_crosses_th
     bad = h.client.get(f"/v1/tutors/{tutor}/slots", headers=viewer,
                        params={"minutes": 60, "time_zone": "Mars/Olympus_Mons"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.time_zone"
+
+
+def test_windows_that_meet_at_midnight_are_one_span_a_session_may_cross() -> None:
+    # Open Monday evening until midnight and Tuesday from midnight: 23:30-00:30 is bookable,
+    # in the tutor's zone on the night Berlin falls back as on any other.
+    for monday in (date(2031, 10, 20), date(2031, 10, 27)):
+        a = tutor_in("Europe/Berlin", WeeklyWindow(0, "22:00", "24:00"), WeeklyWindow(1, "00:00", "01:00"))
+        start = datetime.combine(monday, datetime.min.time(), tzinfo=BERLIN).astimezone(UTC)
+        slots = local(a.grid(start, start + timedelta(days=2), 60), BERLIN)
+        assert [s[:3] + s[14:20] for s in slots] == ["Mon 22:00", "Mon 22:30", "Mon 23:00", "Mon 23:30", "Tue 00:00"]
+        late = datetime.combine(monday, datetime.strptime("23:30", "%H:%M").time(), tzinfo=BERLIN).astimezone(UTC)
+        assert a.offers(late, 60)
+    # Windows apart stay apart: no session across the gap.
+    a = tutor_in("UTC", WeeklyWindow(0, "09:00", "10:00"), WeeklyWindow(0, "10:30", "12:00"))
+    slots = a.grid(datetime(2031, 3, 3, tzinfo=UTC), datetime(2031, 3, 4, tzinfo=UTC), 60)
+    assert [s.strftime("%H:%M") for s, _ in slots] == ["09:00", "10:30", "11:00"]

@@ -89,6 +89,9 @@ class Assembly(Generic[S]):
         self.principal_check: Callable[[Principal], None] | None = None
         self.keyring: KeyRing | None = None
         self.own_accounts = False
+        if settings.clock_offset_seconds:
+            log.warning("this service's clock is shifted", extra={"fields": {
+                "clock_offset_seconds": settings.clock_offset_seconds, "now": settings.now().isoformat()}})
 
     # -- storage -------------------------------------------------------------------------
 

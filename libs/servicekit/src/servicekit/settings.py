@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -84,6 +85,11 @@ class ServiceSettings(BaseSettings):
     #: Longest sleep of the deadlines worker (it also wakes for the soonest deadline, and
     #: when a new one is set).
     deadline_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    #: Shifts the service's own clock (what it calls "now" for deadlines, notice and
+    #: windows) by this many seconds: a rehearsal on a staging copy ("what happens on
+    #: Monday"), as Stripe's test clocks do; system tests use it to let sessions take place.
+    #: Logged at start when set. Never set in production.
+    clock_offset_seconds: float = 0.0
     #: Fault injection for the crash tests: exit hard right after the broker acked a
     #: batch and before the position is recorded. Never set in production.
     relay_crash_after_publish: bool = False
@@ -112,6 +118,10 @@ class ServiceSettings(BaseSettings):
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def now(self) -> datetime:
+        """The service's "now": UTC, shifted by ``clock_offset_seconds``."""
+        return datetime.now(UTC) + timedelta(seconds=self.clock_offset_seconds)
 
     @property
     def db_schema(self) -> str:

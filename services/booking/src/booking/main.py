@@ -19,7 +19,7 @@ from servicekit.vault import PersonalDataVault
 def assemble(svc: Assembly[BookingSettings]) -> None:
     # Words people write (reasons, dispute statements) are sealed under their key: erasure forgets it.
     app = svc.event_store(BookingApplication, rules=svc.settings.rules, sealer=PersonalDataVault(svc.db),
-                          feed_key=svc.settings.feed_key)
+                          feed_key=svc.settings.feed_key, clock=svc.settings.now)
     svc.publishes(app, Translator(app))
     svc.reacts_to("identity.events", "catalog.events", "ledger.events", "sessions.events",
                   reaction=AggregateReaction(app, app.react))

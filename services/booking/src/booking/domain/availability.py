@@ -145,9 +145,12 @@ class Availability(Aggregate):
         return [(w["start"], w["end"]) for w in self.rules["weekly"] if w["weekday"] == day.weekday()]
 
     def open_spans(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-        """The open windows as instants, for every local day touching [start, end)."""
+        """The open windows as instants, for every local day touching [start, end); windows
+        that touch or overlap are one span (open until midnight and from midnight on: a
+        session may run across it)."""
         tz = self.tz
-        day, last = wallclock.local_day(start, tz) - timedelta(days=1), wallclock.local_day(end, tz)
+        # A day either side: a session starting in [start, end) may run past midnight.
+        day, last = wallclock.local_day(start, tz) - timedelta(days=1), wallclock.local_day(end, tz) + timedelta(days=1)
         spans = []
         while day <= last:
             for w_start, w_end in self._windows_on(day):
@@ -156,7 +159,13 @@ class Availability(Aggregate):
                 if e > s:
                     spans.append((s, e))
             day += timedelta(days=1)
-        return sorted(spans)
+        merged: list[tuple[datetime, datetime]] = []
+        for s, e in sorted(spans):
+            if merged and s <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], e))
+            else:
+                merged.append((s, e))
+        return merged
 
     def grid(self, start: datetime, end: datetime, minutes: int) -> list[tuple[datetime, datetime]]:
         """Every slot of ``minutes`` the windows offer starting in [start, end): laid out in
