@@ -21,7 +21,15 @@ from typing import Any
 
 import psycopg
 
-from bench import identity_latency, login_storm, matching_search, recommend_quality, relay_lag, suspension_lag
+from bench import (
+    identity_latency,
+    ledger_transfers,
+    login_storm,
+    matching_search,
+    recommend_quality,
+    relay_lag,
+    suspension_lag,
+)
 from servicekit.pgserver import LocalPostgres
 
 ROOT = Path(__file__).resolve().parent
@@ -31,7 +39,8 @@ ADMIN_URL = os.environ.get("ALPHAPEER_TEST_POSTGRES", "")
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--only", choices=["relay", "identity", "login", "suspension", "matching", "quality"],
+    parser.add_argument("--only", choices=["relay", "identity", "login", "suspension", "matching", "quality",
+                                             "ledger"],
                         default=None)
     parser.add_argument("--quick", action="store_true", help="smaller samples (CI smoke)")
     args = parser.parse_args()
@@ -66,6 +75,8 @@ def _run(args: argparse.Namespace, admin_url: str) -> int:
             results += recommend_quality.run(context, db_url)
         if args.only in (None, "matching"):
             results += matching_search.run(db_url, context, quick=args.quick)
+        if args.only in (None, "ledger"):
+            results += ledger_transfers.run(db_url, context, quick=args.quick)
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
