@@ -97,7 +97,7 @@ class LedgerApplication(ServiceApplication):
     def react(self, unit: UnitOfWork, items: list[tuple[IntegrationEvent, Delivery]]) -> None:
         """A batch of booking's and identity's events, decided in order in one unit of work."""
         ledger = self._ledger(unit)
-        self._prefetch(ledger, [event for event, _ in items])
+        self._prefetch(ledger, items)
         recorded: list[Fact] = []
         for event, delivery in each(items):
             facts = self._decide(ledger, unit, event, delivery)
@@ -105,28 +105,46 @@ class LedgerApplication(ServiceApplication):
             recorded += facts
         self._write(unit, ledger, recorded)
 
-    def _prefetch(self, ledger: Ledger, events: list[IntegrationEvent]) -> None:
+    def _prefetch(self, ledger: Ledger, items: list[tuple[IntegrationEvent, Delivery]]) -> None:
+        """Reads what the batch's decisions will need, a few queries for the whole batch: the
+        facts that would make a decision a repeat (a moved deadline's too), the holds settled
+        or moved, and every account a hold, settlement or registration touches — a
+        settlement's payer's wallet (its post debits it) too, and for a hold placed earlier in
+        the same batch, the accounts named by its request."""
         facts: list[UUID] = []
         holds: list[UUID] = []
         accounts: list[UUID] = []
         signup = self.policy.signup_currency
-        for e in events:
+        requested: dict[UUID, bc.BookingRequested] = {}
+        for e, d in items:
             if isinstance(e, bc.BookingRequested):
                 facts += [derived(e.booking_id, "held"), derived(e.booking_id, "rejected")]
                 accounts += [wallet_id(e.payer_id, e.currency), account_id("escrow", e.currency)]
-            elif isinstance(e, bc.BookingSettled | bc.BookingRescheduled):
+                requested.setdefault(e.booking_id, e)
+            elif isinstance(e, bc.BookingSettled):
                 holds.append(hold_transfer_id(e.booking_id, e.occurrence))
+            elif isinstance(e, bc.BookingRescheduled):
+                holds.append(hold_transfer_id(e.booking_id, e.occurrence))
+                facts.append(cause_id(d.upstream, d.position))
             elif isinstance(e, idc.UserRegistered | idc.UserRegisteredV2):
                 facts += [derived(wallet_id(e.user_id, signup), "opened"), signup_bonus_id(e.user_id, signup)]
                 accounts += [wallet_id(e.user_id, signup), account_id("grants", signup)]
         ledger.prefetch(facts=facts, holds=holds)
-        for e in events:  # what settlements pay into, now that their holds' currencies are known
+        facts = []
+        for e, _ in items:  # what settlements post from and pay into, now that their holds are known
             if isinstance(e, bc.BookingSettled):
-                hold = ledger.holds.get(hold_transfer_id(e.booking_id, e.occurrence))
-                if hold is not None:
-                    accounts += [wallet_id(e.tutor_id, hold.currency), account_id("fees", hold.currency),
-                                 account_id("escrow", hold.currency)]
-        ledger.prefetch(accounts=accounts)
+                hold_id = hold_transfer_id(e.booking_id, e.occurrence)
+                hold = ledger.holds.get(hold_id)
+                if hold is not None and hold.status != "expired":
+                    payer, currency = hold.payer_id, hold.currency
+                elif (request := requested.get(e.booking_id)) is not None:  # held earlier in this batch
+                    payer, currency = request.payer_id, request.currency
+                else:  # nothing held (or it ran out): the settlement is noted, once
+                    facts.append(derived(hold_id, "settlement-ignored"))
+                    continue
+                accounts += [wallet_id(payer, currency), wallet_id(e.tutor_id, currency),
+                             account_id("fees", currency), account_id("escrow", currency)]
+        ledger.prefetch(facts=facts, accounts=accounts)
 
     def _decide(self, ledger: Ledger, unit: UnitOfWork, e: IntegrationEvent, delivery: Delivery) -> list[Fact]:
         if isinstance(e, bc.BookingRequested):
