@@ -7,7 +7,7 @@ facts they come from (the event store's notification log), and read back by the 
   debits must not exceed its credits never has them do so.
 - ``transfers``: append-only (a trigger refuses UPDATE, DELETE and TRUNCATE), in the order
   decided (``seq``), each with both accounts' totals right after it; a pending transfer is
-  posted or voided at most once (``pending_id`` is unique). Written with COPY.
+  posted or voided at most once (``pending_id`` is unique). Written with COPY (binary).
 - ``holds``: the escrow, one row per held occurrence (its deadline, and what became of it).
 """
 
@@ -102,6 +102,9 @@ HOLD_COLUMNS = ("transfer_id, booking_id, occurrence, payer_id, tutor_id, curren
 TRANSFER_COLUMNS = ("id", "kind", "debit_account_id", "credit_account_id", "amount", "currency", "code", "pending_id",
                     "expires_at", "fact_id", "booking_id", "occurrence", "recorded_at", "debit_balance", "debit_held",
                     "debit_incoming", "credit_balance", "credit_held", "credit_incoming")
+#: Their types, for COPY in binary (no text to format and parse for every uuid and time).
+TRANSFER_TYPES = ("uuid", "text", "uuid", "uuid", "int8", "text", "text", "uuid", "timestamptz", "uuid", "uuid", "int4",
+                  "timestamptz", "int8", "int8", "int8", "int8", "int8", "int8")
 
 
 def account_of(row: Any) -> Account:
@@ -125,7 +128,7 @@ class BookStore:
         return value
 
     def accounts(self, cur: Any, ids: Iterable[UUID]) -> dict[UUID, Account]:
-        cur.execute(f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ANY(%s)", (list(ids),))
+        cur.execute(f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ANY(%b)", (list(ids),))
         return {row[0]: account_of(row) for row in cur.fetchall()}
 
     def wallets_of(self, cur: Any, user_id: UUID) -> list[Account]:
@@ -133,7 +136,7 @@ class BookStore:
         return [account_of(row) for row in cur.fetchall()]
 
     def holds(self, cur: Any, ids: Iterable[UUID]) -> dict[UUID, Hold]:
-        cur.execute(f"SELECT {HOLD_COLUMNS} FROM holds WHERE transfer_id = ANY(%s)", (list(ids),))
+        cur.execute(f"SELECT {HOLD_COLUMNS} FROM holds WHERE transfer_id = ANY(%b)", (list(ids),))
         return {row[0]: hold_of(row) for row in cur.fetchall()}
 
     def write(self, cur: Any, ledger: Ledger, refs: dict[UUID, Ref]) -> None:
@@ -153,8 +156,8 @@ class BookStore:
         cur.execute(
             "INSERT INTO accounts (id, kind, currency, owner_id, debits_pending, debits_posted, credits_pending, "
             "credits_posted, closed, opened_at, updated_at) "
-            "SELECT a.*, %s, %s FROM unnest(%s::uuid[], %s::text[], %s::text[], %s::uuid[], %s::bigint[], "
-            "%s::bigint[], %s::bigint[], %s::bigint[], %s::boolean[]) AS a "
+            "SELECT a.*, %b, %b FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::uuid[], %b::bigint[], "
+            "%b::bigint[], %b::bigint[], %b::bigint[], %b::boolean[]) AS a "
             "ON CONFLICT (id) DO UPDATE SET debits_pending = excluded.debits_pending, "
             "debits_posted = excluded.debits_posted, credits_pending = excluded.credits_pending, "
             "credits_posted = excluded.credits_posted, closed = excluded.closed, updated_at = excluded.updated_at",
@@ -167,7 +170,8 @@ class BookStore:
     def _transfers(cur: Any, book: Book, refs: dict[UUID, Ref], now: datetime) -> None:
         if not book.entries:
             return
-        with cur.copy(f"COPY transfers ({', '.join(TRANSFER_COLUMNS)}) FROM STDIN") as copy:
+        with cur.copy(f"COPY transfers ({', '.join(TRANSFER_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(TRANSFER_TYPES)
             for entry in book.entries:
                 t = entry.transfer
                 copy.write_row((t.id, t.kind, t.debit_account_id, t.credit_account_id, t.amount, t.currency, t.code,
@@ -181,8 +185,8 @@ class BookStore:
         cur.execute(
             "INSERT INTO holds (transfer_id, booking_id, occurrence, payer_id, tutor_id, currency, amount, expires_at, "
             "status, released, refunded, resolved_at, placed_at) "
-            "SELECT h.*, %s FROM unnest(%s::uuid[], %s::uuid[], %s::int[], %s::uuid[], %s::uuid[], %s::text[], "
-            "%s::bigint[], %s::timestamptz[], %s::text[], %s::bigint[], %s::bigint[], %s::timestamptz[]) AS h "
+            "SELECT h.*, %b FROM unnest(%b::uuid[], %b::uuid[], %b::int[], %b::uuid[], %b::uuid[], %b::text[], "
+            "%b::bigint[], %b::timestamptz[], %b::text[], %b::bigint[], %b::bigint[], %b::timestamptz[]) AS h "
             "ON CONFLICT (transfer_id) DO UPDATE SET expires_at = excluded.expires_at, status = excluded.status, "
             "released = excluded.released, refunded = excluded.refunded, resolved_at = excluded.resolved_at",
             (now, [h.transfer_id for h in rows], [h.booking_id for h in rows], [h.occurrence for h in rows],

@@ -11,6 +11,7 @@ issued). Ids are derived from what an account is, so every process names it alik
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 from uuid import UUID, uuid5
 
@@ -19,6 +20,7 @@ SYSTEM_KINDS: tuple[AccountKind, ...] = ("escrow", "fees", "grants")
 NAMESPACE = UUID("6f5b3c0e-2a8d-4d51-9d3e-0c4b7e1f9a27")
 
 
+@lru_cache(maxsize=1 << 16)  # a batch names the same few accounts again and again (a SHA-1 each)
 def account_id(kind: AccountKind, currency: str, owner_id: UUID | None = None) -> UUID:
     return uuid5(NAMESPACE, f"{kind}:{currency}:{owner_id or ''}")
 

@@ -15,6 +15,7 @@ publishes is one fact in the notification log. Ids:
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID, uuid5
 
@@ -26,11 +27,14 @@ from ledger.domain.commands import GrantKind, HoldRejectedReason, RefundReason
 NAMESPACE = UUID("0d3c8f0a-6b1e-4f6a-9a52-2f7c1d9e4b83")
 
 
+# The ids a batch derives while it reads (prefetch) are derived again while it decides: kept.
+@lru_cache(maxsize=1 << 14)
 def hold_transfer_id(booking_id: UUID, occurrence: int) -> UUID:
     """The pending transfer holding one occurrence's price."""
     return uuid5(NAMESPACE, f"hold:{booking_id}:{occurrence}")
 
 
+@lru_cache(maxsize=1 << 14)
 def derived(parent: UUID, what: str) -> UUID:
     """An id derived from another (a transfer that settles a hold, a fact about a booking)."""
     return uuid5(NAMESPACE, f"{parent}:{what}")
