@@ -31,7 +31,7 @@ from typing import Any, ClassVar, ParamSpec, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
-from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.domain import DomainEvent, DomainEventProtocol
 from eventsourcing.persistence import (
     IntegrityError,
     Mapper,
@@ -280,7 +280,7 @@ class UnitOfWork:
         unique = list(dict.fromkeys(positions))
         self.cursor.execute(
             f"INSERT INTO {table} (application_name, notification_id) "
-            "SELECT * FROM unnest(%s::text[], %s::bigint[]) ON CONFLICT DO NOTHING "
+            "SELECT * FROM unnest(%b::text[], %b::bigint[]) ON CONFLICT DO NOTHING "
             "RETURNING application_name, notification_id",
             ([u for u, _ in unique], [p for _, p in unique]))
         new = {(str(u), int(p)) for u, p in self.cursor.fetchall()}
@@ -294,11 +294,16 @@ class UnitOfWork:
 
     def save(self, *objs: Any) -> None:
         """New events of these aggregates (or these domain events), in order."""
-        processing = ProcessingEvent[UUID]()
-        processing.collect_events(*objs)
-        for domain_event in processing.events:
-            self._events.append((domain_event, self.app.mapper.to_stored_event(domain_event)))
-            self._saved_ids.add(domain_event.originator_id)
+        for obj in objs:
+            if isinstance(obj, DomainEvent):  # taken as is (what collect_events does, less its Protocol check)
+                events: Iterable[Any] = (obj,)
+            else:
+                processing = ProcessingEvent[UUID]()
+                processing.collect_events(obj)
+                events = processing.events
+            for domain_event in events:
+                self._events.append((domain_event, self.app.mapper.to_stored_event(domain_event)))
+                self._saved_ids.add(domain_event.originator_id)
 
     def recorded(self, originator_ids: Iterable[UUID]) -> set[UUID]:
         """Which of these ids already have events: stored, or saved in this unit."""
@@ -307,7 +312,7 @@ class UnitOfWork:
         rest = [i for i in ids if i not in found]
         if rest:
             self.cursor.execute(f"SELECT DISTINCT originator_id FROM {self._events_table} "
-                                "WHERE originator_id = ANY(%s)", (rest,))
+                                "WHERE originator_id = ANY(%b)", (rest,))
             found |= {row[0] for row in self.cursor.fetchall()}
         return found
 
@@ -326,12 +331,19 @@ class UnitOfWork:
 
         recorder = self._recorder
         stored = [s for _, s in self._events]
-        rows = [recorder.construct_pg_stored_event(s.originator_id, s.originator_version, s.topic, s.state)
-                for s in stored]
+        # The library's insert (its statement passes one array of its composite type, in
+        # text), as one array per column in binary: the same rows, numbered in this order.
+        insert = SQL("INSERT INTO {0}.{1} (originator_id, originator_version, topic, state) "
+                     "SELECT * FROM unnest(%b::{2}[], %b::bigint[], %b::text[], %b::bytea[]) "
+                     "RETURNING notification_id").format(
+            Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name),
+            Identifier(recorder.datastore.originator_id_type))
+        columns = ([s.originator_id for s in stored], [s.originator_version for s in stored],
+                   [s.topic for s in stored], [s.state for s in stored])
         with self._conn.cursor() as curs:  # the library's own row shape (dict rows)
             curs.execute(SQL("NOTIFY {0}").format(Identifier(recorder.channel_name)))
             try:
-                curs.execute(recorder.insert_events_statement, (rows,))
+                curs.execute(insert, columns)
             except Exception as exc:
                 import psycopg
 
