@@ -121,6 +121,25 @@ def test_save_reaction_tells_a_duplicate_from_a_version_conflict(postgres_url: s
     assert app.save_reaction("identity.events", 1) is False  # that one is a duplicate
 
 
+def test_positions_delivered_out_of_order_are_each_applied(postgres_url: str, pg_schema: str) -> None:
+    """A topic's partitions interleave: position 11 (one partition) may arrive before 6
+    (another). Each is applied once; a later position never makes an earlier one look done."""
+    app = probe_app(postgres_url, pg_schema)
+    tally = Tally(id=uuid.uuid4())
+    app.save(tally)
+
+    def decide(event: Any, delivery: Delivery) -> list[Any]:
+        t = app.repository.get(tally.id)
+        t.bump(str(delivery.position))
+        return [t]
+
+    feed = Feed(AggregateReaction(app, decide))
+    verified = idc.EmailVerified(user_id=uuid.uuid4(), occurred_at=now())
+    assert [feed(verified, position=p) for p in (11, 6, 9, 6, 11)] == [True, True, True, False, False]
+    assert app.repository.get(tally.id).bumps == ["11", "6", "9"]
+    assert app.has_processed("identity.events", 6) and not app.has_processed("identity.events", 7)
+
+
 # -- a translator error is loud, and nothing is skipped ---------------------------------------
 
 def publishable(e: Any) -> idc.EmailVerified | None:

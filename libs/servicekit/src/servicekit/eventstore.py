@@ -183,7 +183,16 @@ class ServiceApplication(Application[UUID]):
     # -- reactions -------------------------------------------------------------------
 
     def has_processed(self, upstream: str, position: int) -> bool:
-        return bool(self.process_recorder.has_tracking_id(upstream, position))
+        """Whether this very position of ``upstream`` was recorded. Not eventsourcing's
+        ``has_tracking_id``, which answers "any position at or above it": a topic's
+        partitions deliver positions out of order (11 from one partition before 6 from
+        another), and "at or above" would take 6 for done and lose it."""
+        recorder: Any = self.process_recorder  # PostgreSQL's: every store here is
+        table = f'"{recorder.datastore.schema}"."{recorder.tracking_table_name}"'
+        with recorder.datastore.transaction(commit=False) as cur:
+            cur.execute(f"SELECT 1 FROM {table} WHERE application_name = %s AND notification_id = %s",
+                        (upstream, position))
+            return cur.fetchone() is not None
 
     def save_reaction(self, upstream: str, position: int, *aggregates: Any) -> bool:
         """Record a reaction's new events and its tracking row in one transaction.
