@@ -15,6 +15,7 @@ from servicekit import errors
 from servicekit.auth import Principal, require_roles
 from servicekit.database import Database
 from servicekit.gateway import create_gateway
+from servicekit.idempotency import LEASE_SECONDS, request_id_for
 from servicekit.problems import Problem
 from servicekit.settings import ServiceSettings
 from servicekit.testing import close_later
@@ -62,11 +63,17 @@ def client(tmp_path: Path, postgres_url: str, pg_schema: str) -> TestClient:
     app = create_gateway(settings, db, title="demo", description="demo", verifier=StaticVerifier(),  # type: ignore[arg-type]
                          readiness={"broker": broker_down})
     app.state.calls = calls
+    app.state.test_db = db
 
     @app.post("/items", status_code=201)
     def create(item: Item, who: Principal = Depends(require_roles("staff"))) -> dict[str, Any]:
         calls.append(item)
         return {"n": len(calls), "name": item.name}
+
+    @app.post("/orders", status_code=201)
+    def order(item: Item, who: Principal = Depends(require_roles("staff"))) -> dict[str, Any]:
+        calls.append(item)
+        return {"order_id": str(request_id_for("order"))}
 
     @app.post("/signups")
     def signup(item: Item) -> dict[str, Any]:  # a public route: no token
@@ -158,6 +165,37 @@ def test_an_idempotency_key_belongs_to_the_caller_not_to_the_token(client: TestC
     # A token that does not verify gets no replay of anyone's response: a 401, nothing stored.
     forged = client.post("/items", json=body, headers={"Authorization": "Bearer forged", "Idempotency-Key": "k1"})
     assert forged.status_code == 401 and "idempotent-replayed" not in forged.headers
+
+
+def test_a_key_left_claimed_by_a_killed_process_is_free_after_its_lease(client: TestClient) -> None:
+    """A process killed mid-request never finishes its key: the retry is refused while the
+    request might still be running, then runs it, and finds what the first run created by
+    the id derived from the key (the same order, not a second one)."""
+    h = {"Authorization": "Bearer staff", "Idempotency-Key": "k-dead"}
+    body = {"name": "a", "qty": 1}
+    first = client.post("/orders", json=body, headers=h)
+    assert first.status_code == 201
+    again = client.post("/orders", json=body, headers={**h, "Idempotency-Key": "k-other"})
+    assert again.json()["order_id"] != first.json()["order_id"]  # another key: another order
+    db: Database = client.app.state.test_db  # type: ignore[attr-defined]
+
+    def claimed(seconds_ago: float) -> None:  # as the killed process left it: claimed, no answer
+        with db.transaction() as cur:
+            cur.execute("UPDATE idempotency_keys SET status = NULL, headers = NULL, body = NULL, "
+                        "created_at = extract(epoch FROM now()) - %s WHERE key = 'k-dead'", (seconds_ago,))
+
+    claimed(1)
+    running = client.post("/orders", json=body, headers=h)
+    assert running.status_code == 409 and running.json()["title"] == "Request in progress"
+    claimed(LEASE_SECONDS + 1)
+    retried = client.post("/orders", json=body, headers=h)
+    assert retried.status_code == 201 and "idempotent-replayed" not in retried.headers
+    assert retried.json()["order_id"] == first.json()["order_id"]
+    assert len(client.app.state.calls) == 3  # type: ignore[attr-defined]
+    # Another request under the claimed key is still refused, lease or not.
+    claimed(LEASE_SECONDS + 1)
+    other = client.post("/orders", json={"name": "b", "qty": 2}, headers=h)
+    assert other.status_code == 409 and other.json()["title"] == "Idempotency-Key reused"
 
 
 def test_anonymous_keys_are_matched_with_the_request_itself(client: TestClient) -> None:

@@ -92,3 +92,29 @@ def test_a_hundred_requests_for_overlapping_time_across_two_processes_have_one_w
     finally:
         for p in procs:
             p.stop()
+
+
+def test_a_retried_request_whose_answer_was_lost_finds_its_booking(h: Booking) -> None:
+    """The process died between committing a booking and answering; the key's lease ran out
+    and the client's retry ran the request again: it finds the booking it made (its id is
+    derived from the caller and the Idempotency-Key), and books nothing twice."""
+    _tutor, listing = h.tutor(instant_book=True)
+    student = uuid.uuid4()
+    slot = h.client.get(f"/v1/tutors/{_tutor}/slots", params={"minutes": 60},
+                        headers=token(student, "student")).json()["slots"][0]["starts_at"]
+    body = {"listing_id": str(listing), "minutes": 60, "starts_at": [slot]}
+    headers = {**token(student, "student"), "Idempotency-Key": "lost-answer"}
+    first = h.client.post("/v1/bookings", json=body, headers=headers)
+    assert first.status_code == 201, first.text
+    with h.client.app.state.db.transaction() as cur:  # as the killed process left the key: claimed, unanswered, stale
+        cur.execute("UPDATE idempotency_keys SET status = NULL, headers = NULL, body = NULL, created_at = 0 "
+                    "WHERE key = 'lost-answer'")
+    retried = h.client.post("/v1/bookings", json=body, headers=headers)
+    assert retried.status_code == 201, retried.text
+    assert retried.json()["booking_id"] == first.json()["booking_id"]
+    assert "idempotent-replayed" not in retried.headers  # it ran again, and found its booking
+    mine = h.client.get("/v1/bookings", headers=token(student, "student")).json()["items"]
+    assert [b["booking_id"] for b in mine] == [first.json()["booking_id"]]
+    # Another key is another request: that time is taken now.
+    other = h.client.post("/v1/bookings", json=body, headers={**headers, "Idempotency-Key": "another"})
+    assert other.status_code == 409, other.text

@@ -1,7 +1,8 @@
 """``Idempotency-Key`` on unsafe requests: a retried request with the same key gets the
 first response back instead of doing the work twice; the same key with a different
 request is refused (409, naming the header); a key whose first request is still running
-answers 409 too.
+answers 409 too, until its lease runs out (the process running it was killed): then the
+retry runs it, and :func:`request_id_for` lets a handler find what the first run created.
 
 Keys belong to the authenticated caller (the token's subject), not to the token: a client
 that refreshed its access token between two tries of one request is the same caller, and
@@ -15,11 +16,12 @@ The rules this module enforces, and the tests that guard them, are listed in
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import json
 import time
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid5
 
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.requests import Request
@@ -42,8 +44,24 @@ IDEMPOTENCY_DDL = [
 ]
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 TTL_SECONDS = 24 * 3600
+#: A key claimed by a request that never finished (its process was killed mid-request) is
+#: free again after this long: the retry runs the request. Longer than any request takes.
+LEASE_SECONDS = 30.0
 #: Responses that depend on the caller's state at the time rather than on the request.
 _NOT_STORED = {401, 403, 409, 429}
+
+
+_key: contextvars.ContextVar[str | None] = contextvars.ContextVar("alphapeer_idempotency_key", default=None)
+_NAMESPACE = UUID("5b0f6c1e-8a43-4d1c-9a55-2f0f3c1d7e21")
+
+
+def request_id_for(kind: str) -> UUID | None:
+    """The id of the ``kind`` of thing this request creates, derived from the caller and
+    its ``Idempotency-Key`` (None without a key). A request run again after its process was
+    killed between its commit and its answer finds what it created by this id and answers
+    with it, instead of creating it twice or refusing the retry."""
+    key = _key.get()
+    return uuid5(_NAMESPACE, f"{kind}\n{key}") if key is not None else None
 
 
 def forget_caller(db: Database, user_id: UUID | str) -> None:
@@ -53,8 +71,9 @@ def forget_caller(db: Database, user_id: UUID | str) -> None:
 
 
 class IdempotencyStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, lease: float = LEASE_SECONDS) -> None:
         self.db = db
+        self.lease = lease
         db.execute_script(IDEMPOTENCY_DDL)
 
     def begin(self, scope: str, key: str, fingerprint: str) -> tuple[str, Any]:
@@ -66,6 +85,14 @@ class IdempotencyStore:
                 "INSERT INTO idempotency_keys (scope, key, fingerprint, created_at) VALUES (%s, %s, %s, %s) "
                 "ON CONFLICT DO NOTHING",
                 (scope, key, fingerprint, now),
+            )
+            if cur.rowcount == 1:
+                return "new", None
+            # Claimed, never finished, and past its lease: the claimant died. Take it over.
+            cur.execute(
+                "UPDATE idempotency_keys SET created_at = %s WHERE scope = %s AND key = %s AND fingerprint = %s "
+                "AND status IS NULL AND created_at < %s",
+                (now, scope, key, fingerprint, now - self.lease),
             )
             if cur.rowcount == 1:
                 return "new", None
@@ -158,12 +185,15 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
             resp = Response(content=content, status_code=status, headers=headers)
             resp.headers["Idempotent-Replayed"] = "true"
             return resp
+        bound = _key.set(f"{scope}\n{key}")
         try:
             response = await call_next(request)
             chunks = [chunk async for chunk in response.body_iterator]  # type: ignore[attr-defined]
         except BaseException:
             await asyncio.to_thread(self.store.abandon, scope, key)
             raise
+        finally:
+            _key.reset(bound)
         content = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
         keep = {k: v for k, v in response.headers.items() if k.lower() in {"content-type", "location"}}
         await asyncio.to_thread(self.store.finish, scope, key, response.status_code, keep, content)

@@ -279,12 +279,17 @@ class BookingApplication(ServiceApplication):
                     group_id=group_id, tutor=tutor, student=student)
 
     @retry_on_conflict(attempts=60)
-    def request_booking(self, student_id: UUID, req: BookingRequest) -> UUID:
+    def request_booking(self, student_id: UUID, req: BookingRequest, booking_id: UUID | None = None) -> UUID:
+        """``booking_id``: derived from the request's Idempotency-Key, so a retry of a request
+        whose first run committed (and then lost its answer in a crash) finds that booking."""
+        if booking_id is not None and self.find(Booking, booking_id) is not None:
+            return booking_id
         unit = self._unit()
         plan = self.plan(student_id, req, unit)
         now = self.now()
         terms = plan.terms
-        booking = Booking(
+        booking = Booking.request(
+            booking_id,
             tutor_id=terms.tutor_id, student_id=student_id, payer_id=student_id, listing_id=terms.listing_id,
             kind=req.kind, mode=req.mode, currency=req.currency,
             occurrences=[{"occurrence": n, "starts_at": s, "ends_at": e, "price": p}

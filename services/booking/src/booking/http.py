@@ -57,6 +57,7 @@ from booking.schemas import (
 )
 from servicekit.auth import Principal, current_principal, require_roles
 from servicekit.bodies import Timestamp
+from servicekit.idempotency import request_id_for
 
 Staff = Annotated[Principal, Depends(require_roles("staff", "admin"))]
 Tutor = Annotated[Principal, Depends(require_roles("tutor"))]
@@ -219,7 +220,7 @@ def quote(body: BookingIn, principal: Student, app: App) -> dict[str, Any]:
                summary="Book a tutor's time (learner): the credits are then held by the ledger",
                description=BOOKING_RULES)
 def create_booking(body: BookingIn, principal: Student, app: App, response: Response) -> dict[str, Any]:
-    booking_id = app.request_booking(principal.user_id, booking_request(body))
+    booking_id = app.request_booking(principal.user_id, booking_request(body), request_id_for("booking"))
     response.headers["Location"] = f"/v1/bookings/{booking_id}"
     return booking_document(app, app.booking_for(booking_id, caller(principal)), caller(principal))
 

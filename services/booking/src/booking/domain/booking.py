@@ -67,6 +67,14 @@ def _cancel_outcome(party: str, reason_code: str) -> str:
 
 
 class Booking(Aggregate):
+    @classmethod
+    def request(cls, booking_id: UUID | None, **fields: Any) -> Booking:
+        """A new booking, under ``booking_id`` when given (one derived from the request's
+        Idempotency-Key, so a retried request finds it), else a new random id."""
+        if booking_id is None:
+            return cls(**fields)
+        return cls._create(cls.Requested, id=booking_id, **fields)  # type: ignore[attr-defined]  # by @event
+
     @event("Requested")
     def __init__(self, tutor_id: UUID, student_id: UUID, payer_id: UUID, listing_id: UUID, kind: Kind, mode: Mode,
                  currency: str, occurrences: list[dict[str, Any]], total: int, discount: int,
