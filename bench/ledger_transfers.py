@@ -2,7 +2,8 @@
 against PostgreSQL's single-row commit rate measured in the same run.
 
 The ledger is built as its service builds it (``ledger.main.build``: its schema, tables and
-event store on the bench's PostgreSQL; no relay, no broker, no background workers), and
+event store on the bench's PostgreSQL; no relay, no broker, no background workers), with its
+process's garbage-collector settings (``ledger.main.tune_gc``, restored afterwards), and
 booking's events are handed to its batch reaction (``BatchReaction.apply_many`` →
 ``LedgerApplication.react``) exactly as the subscriber hands over a batch it consumed:
 tracking rows, facts in the event store, accounts, transfers and holds, one transaction per
@@ -27,6 +28,7 @@ bench process's (VmHWM, reset before the ledger starts)."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import tempfile
 import time
@@ -40,7 +42,7 @@ from alphapeer_contracts import booking as bc
 from alphapeer_contracts import identity as idc
 from ledger.adapters.statements import Statements
 from ledger.application import LedgerApplication
-from ledger.main import build
+from ledger.main import build, tune_gc
 from ledger.settings import LedgerSettings
 from servicekit import envelope
 from servicekit.subscriber import BatchReaction, Delivery
@@ -124,6 +126,8 @@ def run(db_url: str, context: dict[str, Any], quick: bool = False) -> list[dict[
     with contextlib.suppress(OSError):
         reset_peak(pid)
     before = _pg_commit_rate(db_url)
+    thresholds = gc.get_threshold()
+    tune_gc()
 
     with tempfile.TemporaryDirectory(prefix="alphapeer-bench-ledger-") as tmp:
         settings = LedgerSettings(database_url=db_url, database_schema=f"ledger_bench_{uuid.uuid4().hex[:6]}",
@@ -183,4 +187,6 @@ def run(db_url: str, context: dict[str, Any], quick: bool = False) -> list[dict[
             for close in reversed(gateway.state.closers):
                 close()
             gateway.state.db.close()
+            gc.unfreeze()
+            gc.set_threshold(*thresholds)
     return results

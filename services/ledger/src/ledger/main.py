@@ -5,6 +5,8 @@ reconciliation. Publishes `ledger.events`; reacts to `booking.events` (the escro
 
 from __future__ import annotations
 
+import gc
+
 from ledger.adapters.books import DDL, BookStore
 from ledger.adapters.statements import Statements
 from ledger.application import HANDLES, LedgerApplication
@@ -29,7 +31,27 @@ def assemble(svc: Assembly[LedgerSettings]) -> None:
 
 
 service = Service("ledger", LedgerSettings, assemble, ROUTERS, description=__doc__ or "")
-build, main = service.build, service.main
+build = service.build
+
+
+def tune_gc() -> None:
+    """The process's garbage collector, set for batches. A batch of hundreds of events
+    allocates tens of thousands of objects that live until it commits; with CPython's
+    default thresholds (700, 10, 10) the collector walks them some twenty times a batch,
+    and every few batches walks the whole heap, startup's modules and models included —
+    about a seventh of a batch of 500's time. What startup built is frozen (never walked
+    again), and the youngest generation is collected every 50,000 net allocations instead
+    of 700. Objects are freed when their last reference goes, as always; only reference
+    cycles wait longer to be collected."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 10)
+
+
+def main() -> None:
+    """The process entry point (``alphapeer-ledger``, ``python -m ledger``)."""
+    tune_gc()
+    service.main()
 
 if __name__ == "__main__":  # pragma: no cover
     main()
