@@ -92,7 +92,8 @@ def wait_for(fn: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 
         if ok(value):
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what or 'a condition'}; last: {value}")
+            last = f"{value} {value.text}" if isinstance(value, httpx.Response) else value
+            raise AssertionError(f"gave up waiting for {what or 'a condition'}; last: {last}")
         time.sleep(0.05)
 
 

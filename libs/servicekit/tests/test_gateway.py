@@ -187,6 +187,7 @@ def test_a_key_left_claimed_by_a_killed_process_is_free_after_its_lease(client: 
     claimed(1)
     running = client.post("/orders", json=body, headers=h)
     assert running.status_code == 409 and running.json()["title"] == "Request in progress"
+    assert running.headers["retry-after"] == "1"  # a client retries; the answer, or the lease, comes
     claimed(LEASE_SECONDS + 1)
     retried = client.post("/orders", json=body, headers=h)
     assert retried.status_code == 201 and "idempotent-replayed" not in retried.headers

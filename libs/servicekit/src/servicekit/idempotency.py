@@ -178,7 +178,8 @@ class IdempotencyMiddleware(BaseHTTPMiddleware):
         if outcome == "running":
             return problem_response(
                 request, Problem(409, "Request in progress",
-                                 "a request with this Idempotency-Key is still being processed; retry later")
+                                 "a request with this Idempotency-Key is still being processed; retry later",
+                                 headers={"Retry-After": "1"})
             )
         if outcome == "replay":
             status, headers, content = stored
