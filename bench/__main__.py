@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 
 from bench import (
+    booking_saga,
     identity_latency,
     ledger_transfers,
     login_storm,
@@ -40,7 +41,7 @@ ADMIN_URL = os.environ.get("ALPHAPEER_TEST_POSTGRES", "")
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", choices=["relay", "identity", "login", "suspension", "matching", "quality",
-                                             "ledger"],
+                                             "ledger", "saga"],
                         default=None)
     parser.add_argument("--quick", action="store_true", help="smaller samples (CI smoke)")
     args = parser.parse_args()
@@ -77,6 +78,8 @@ def _run(args: argparse.Namespace, admin_url: str) -> int:
             results += matching_search.run(db_url, context, quick=args.quick)
         if args.only in (None, "ledger"):
             results += ledger_transfers.run(db_url, context, quick=args.quick)
+        if args.only in (None, "saga"):
+            results += booking_saga.run(db_url, context, quick=args.quick)
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

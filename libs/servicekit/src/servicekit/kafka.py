@@ -284,6 +284,27 @@ def event_topic(settings: ServiceSettings) -> TopicSpec:
                      required=("cleanup.policy", "retention.ms", "retention.bytes"))
 
 
+def upstream_topic(settings: ServiceSettings, name: str) -> TopicSpec:
+    """Another service's ``<service>.events``, as its producer would create it: made by a
+    subscriber that starts first, before it subscribes. Otherwise a consumer's metadata
+    request would have the broker create it with the broker's own shape, or the group
+    would form while the producer was still laying out its partitions and be assigned only
+    some of them until the next rebalance: events on the others would wait unread. Its
+    configuration is its producer's to check."""
+    spec = event_topic(settings)
+    return TopicSpec(name, spec.partitions, spec.replication_factor, spec.configs)
+
+
+async def ensure_upstream(settings: ServiceSettings, names: Iterable[str]) -> None:
+    """Before subscribing: the upstream topics that do not exist yet are created as their
+    producers would create them; where topics are declared to the cluster, a missing one is
+    named at warning level and subscribed to all the same (its producer may come later)."""
+    try:
+        await ensure_topics(settings, [upstream_topic(settings, n) for n in dict.fromkeys(names)])
+    except TopicMissing as missing:
+        log.warning("subscribing to topics that do not exist yet", extra={"fields": {"error": str(missing)}})
+
+
 def dlq_topic(settings: ServiceSettings) -> TopicSpec:
     """``<service>.dlq``: messages this service's subscribers gave up on, kept for
     ``ALPHAPEER_TOPIC_DLQ_RETENTION_MS`` for someone to look at and replay."""

@@ -133,8 +133,10 @@ class RelayLock:
             if self._conn is None or self._conn.closed:
                 self._conn = self._connect()
             try:
+                # Per schema: two deployments of one service sharing a database (staging
+                # beside a rehearsal, parallel test runs) each have their own relay.
                 row = self._conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
-                                         (f"outbox:{self.name}",)).fetchone()
+                                         (f"outbox:{self.db.schema}:{self.name}",)).fetchone()
                 break
             except (psycopg.OperationalError, psycopg.InterfaceError):
                 self.release()  # a session the server ended (it had been ours, or the server restarted)

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -37,14 +37,17 @@ class Worker(Protocol):
     async def stop(self) -> None: ...
 
 
-def background_lifespan(*workers: Worker | None, broker: KafkaBroker | None = None) -> Callable[[FastAPI], Any]:
-    """Lifespan that runs the workers and the subscribers beside the HTTP server."""
+def background_lifespan(*workers: Worker | None, broker: KafkaBroker | None = None,
+                        before_subscribing: Callable[[], Awaitable[Any]] | None = None) -> Callable[[FastAPI], Any]:
+    """Lifespan that runs the workers and the subscribers beside the HTTP server;
+    ``before_subscribing`` (the topics' existence) runs first, retried with the broker."""
     active = [w for w in workers if w is not None]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks = [asyncio.create_task(w.run(), name=type(w).__name__) for w in active]
-        broker_task = asyncio.create_task(_start_broker(broker), name="subscribers") if broker else None
+        broker_task = asyncio.create_task(_start_broker(broker, before_subscribing),
+                                          name="subscribers") if broker else None
         try:
             yield
         finally:
@@ -61,11 +64,13 @@ def background_lifespan(*workers: Worker | None, broker: KafkaBroker | None = No
     return lifespan
 
 
-async def _start_broker(broker: KafkaBroker) -> None:
+async def _start_broker(broker: KafkaBroker, before: Callable[[], Awaitable[Any]] | None = None) -> None:
     # The broker may not be up yet (or may restart): keep trying, never crash the gateway.
     delay = 0.5
     while True:
         try:
+            if before is not None:
+                await before()
             await broker.start()
             return
         except Exception:

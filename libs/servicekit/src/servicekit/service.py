@@ -291,7 +291,9 @@ class Service(Generic[S]):
             readiness={"broker": broker_ready, **({"relay": relay_ready} if relay else {}), **svc.readiness},
             on_shutdown=svc.closers,
             lifespan=runtime.background_lifespan(
-                *svc.workers, broker=broker if settings.subscribers_enabled else None),
+                *svc.workers, broker=broker if settings.subscribers_enabled else None,
+                before_subscribing=lambda: kafka.ensure_upstream(
+                    settings, [t for s in svc.subscriptions for t in s.topics])),
         )
         svc.metrics.watch(relay=relay, projections=svc.projections, accounts=blocks, deadlines=svc.deadline_sets,
                           subscriptions=[

@@ -99,6 +99,11 @@ class ServiceSettings(BaseSettings):
     #: How long a fetch may wait for data. The embedded broker holds a fetch for the whole
     #: wait even when data arrives, so this bounds end-to-end latency there.
     kafka_fetch_max_wait_ms: int = 100
+    #: How often consumers refresh the cluster's metadata. A topic that gains partitions
+    #: (or is created after a consumer subscribed, while a broker was still laying out its
+    #: partitions) is only consumed whole once the group sees it: seconds, not the client's
+    #: default five minutes, during which the new partitions' events would wait.
+    kafka_metadata_max_age_ms: int = Field(default=5000, ge=500)
     subscriber_max_attempts: int = Field(default=3, ge=1)
     #: Most messages per batch; 0 = whatever one fetch returned.
     subscriber_batch_size: int = Field(default=0, ge=0)

@@ -471,4 +471,4 @@ async def _ensure_dlq(settings: ServiceSettings) -> None:
 def make_broker(settings: ServiceSettings) -> KafkaBroker:
     """The subscribers' FastStream broker, secured as every Kafka client of the kit."""
     return KafkaBroker(settings.kafka_bootstrap_servers, security=kafka.faststream_security(settings),
-                       logger=logging.getLogger("faststream"))
+                       metadata_max_age_ms=settings.kafka_metadata_max_age_ms, logger=logging.getLogger("faststream"))
