@@ -123,11 +123,11 @@ class Saga:
                                      "min_notice_minutes": 0, "horizon_days": 90})
             r.raise_for_status()
         credits = (bookings // LEARNERS + 2) * RATE
-        staff = ISSUER.headers(uuid.uuid4(), "staff")
+        staff_id = uuid.uuid4()
         for learner in self.learners:
             while True:  # until the ledger has opened the wallet (from identity's event); a new key
                 # each time: an answer is kept for its key, and "no such user" was true then
-                r = await http.post(f"{self.ledger}/v1/grants", headers={**staff, "Idempotency-Key": uuid.uuid4().hex},
+                r = await http.post(f"{self.ledger}/v1/grants", headers={**ISSUER.headers(staff_id, "staff"), "Idempotency-Key": uuid.uuid4().hex},
                                     json={"user_id": str(learner), "currency": "XAP", "amount": credits,
                                           "kind": "allowance"})
                 if r.status_code == 201:
