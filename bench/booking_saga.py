@@ -127,7 +127,8 @@ class Saga:
         for learner in self.learners:
             while True:  # until the ledger has opened the wallet (from identity's event); a new key
                 # each time: an answer is kept for its key, and "no such user" was true then
-                r = await http.post(f"{self.ledger}/v1/grants", headers={**ISSUER.headers(staff_id, "staff"), "Idempotency-Key": uuid.uuid4().hex},
+                staff = {**ISSUER.headers(staff_id, "staff"), "Idempotency-Key": uuid.uuid4().hex}
+                r = await http.post(f"{self.ledger}/v1/grants", headers=staff,
                                     json={"user_id": str(learner), "currency": "XAP", "amount": credits,
                                           "kind": "allowance"})
                 if r.status_code == 201:
