@@ -3,7 +3,7 @@ against PostgreSQL's single-row commit rate measured in the same run.
 
 The ledger is built as its service builds it (``ledger.main.build``: its schema, tables and
 event store on the bench's PostgreSQL; no relay, no broker, no background workers), with its
-process's garbage-collector settings (``ledger.main.tune_gc``, restored afterwards), and
+process's garbage-collector settings (``ledger.gc_tuning.tune_gc``, restored afterwards), and
 booking's events are handed to its batch reaction (``BatchReaction.apply_many`` →
 ``LedgerApplication.react``) exactly as the subscriber hands over a batch it consumed:
 tracking rows, facts in the event store, accounts, transfers and holds, one transaction per
@@ -42,7 +42,8 @@ from alphapeer_contracts import booking as bc
 from alphapeer_contracts import identity as idc
 from ledger.adapters.statements import Statements
 from ledger.application import LedgerApplication
-from ledger.main import build, tune_gc
+from ledger.gc_tuning import tune_gc
+from ledger.main import build
 from ledger.settings import LedgerSettings
 from servicekit import envelope
 from servicekit.subscriber import BatchReaction, Delivery
