@@ -81,7 +81,8 @@ async def test_found_by_subject_text_and_distance_hidden_when_suspended_and_rebu
     lid = listing.json()["listing_id"]
     assert httpx.post(f"{catalog.url}/v1/listings/{lid}/publish", headers=auth).status_code == 200
 
-    m = httpx.Client(base_url=matching.url, headers=auth, timeout=10)
+    # Searched as staff: the tutor's own token is refused once they are suspended (below).
+    m = httpx.Client(base_url=matching.url, headers={"Authorization": f"Bearer {staff}"}, timeout=10)
 
     def found(**params: Any) -> list[str]:
         return [i["listing_id"] for i in m.get("/v1/search", params=params).json()["items"]]
@@ -124,7 +125,7 @@ async def test_found_by_subject_text_and_distance_hidden_when_suspended_and_rebu
         # never waits for the model to read a bio again.
         assert conn.execute(f'SELECT count(*) FROM "{schema}_memo".embedding_cache').fetchone()[0] >= 1
     matching.start()
-    m = httpx.Client(base_url=matching.url, headers=auth, timeout=10)
+    m = httpx.Client(base_url=matching.url, headers={"Authorization": f"Bearer {staff}"}, timeout=10)
     poll(lambda: found(subject="sciences.physics"), lambda v: v == [lid])
     after = [m.get("/v1/search", params=q).json() for q in queries]
     assert after == before

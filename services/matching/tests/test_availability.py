@@ -33,6 +33,7 @@ def at(day: str, hhmm: str = "12:00") -> datetime:
 
 
 def found(feed: Feed, **params: Any) -> set[str]:
+    feed.settle()  # the directory answers from columns rebuilt in the background: catch up first
     r = feed.get("/v1/search", **params)
     assert r.status_code == 200, r.text
     return {i["display_name"] for i in r.json()["items"]}
