@@ -15,14 +15,9 @@ as they publish it; tokens are signed by the test issuer, served as a JWKS. Figu
 from __future__ import annotations
 
 import asyncio
-import http.server
-import json
 import tempfile
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,34 +30,11 @@ from alphapeer_contracts import catalog as cat
 from alphapeer_contracts import identity as idc
 from alphapeer_contracts.base import IntegrationEvent
 from servicekit import devstack, envelope
-from servicekit.testing import ISSUER, ServiceProcess
+from servicekit.testing import ISSUER, ServiceProcess, serve_jwks
 
 RATE = 20  # credits an hour
 TUTORS, LEARNERS = 40, 120
 CONFIRMED_WITHIN = 2.0  # seconds: a sustained step confirms 95 % of its bookings within this
-
-
-@contextmanager
-def jwks_server() -> Iterator[str]:
-    body = json.dumps(ISSUER.jwks()).encode()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
-    finally:
-        server.shutdown()
 
 
 async def create_topics(bootstrap: str, topics: list[str]) -> None:
@@ -201,7 +173,7 @@ def run(db_url: str, context: dict[str, Any], quick: bool = False) -> list[dict[
     steps = [50, 100] if quick else [50, 100, 150, 200, 300]
     step_seconds = 3 if quick else 5
     try:
-        with jwks_server() as jwks:
+        with serve_jwks() as jwks:
             before = _pg_commit_rate(db_url)
             asyncio.run(create_topics(bootstrap, ["identity.events", "catalog.events", "sessions.events"]))
             common = {"ALPHAPEER_DATABASE_URL": db_url, "ALPHAPEER_KAFKA_BOOTSTRAP_SERVERS": bootstrap,

@@ -11,14 +11,16 @@ from __future__ import annotations
 import itertools
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from servicekit.testing import ServiceProcess
+from servicekit import devstack
+from servicekit.testing import Broker, ServiceProcess
 
 ADMIN_EMAIL = "admin@alphapeer.test"
 ADMIN_PASSWORD = "admin-password-123"
@@ -83,6 +85,20 @@ class Stack:
     def stop(self) -> None:
         for proc in reversed(list(self.procs.values())):
             proc.stop()
+
+
+@contextmanager
+def running(postgres_url: str, workdir: Path) -> Iterator[Market]:
+    """A broker of its own and the four services on it, driven as their users would."""
+    broker = Broker(port=devstack.free_port(), log=workdir / "broker.log")
+    broker.start()
+    stack = Stack(postgres_url, broker.bootstrap, workdir)
+    try:
+        stack.start()
+        yield Market(stack)
+    finally:
+        stack.stop()
+        broker.stop()
 
 
 def wait_for(fn: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 30.0, what: str = "") -> Any:

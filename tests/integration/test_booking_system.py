@@ -17,9 +17,7 @@ from typing import Any
 
 import pytest
 
-from servicekit import devstack
-from servicekit.testing import Broker
-from tests.integration.marketplace import FINAL, Market, Stack, Tutor, User, iso, slot, wait_for
+from tests.integration.marketplace import FINAL, Market, Tutor, User, iso, running, slot, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -28,16 +26,8 @@ RATE = 20  # credits an hour: a 60-minute session costs 20, the tutor gets 18, t
 
 @pytest.fixture(scope="module")
 def market(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Market]:
-    work = tmp_path_factory.mktemp("booking-system")
-    broker = Broker(port=devstack.free_port(), log=work / "broker.log")
-    broker.start()
-    stack = Stack(postgres_url, broker.bootstrap, work)
-    try:
-        stack.start()
-        yield Market(stack)
-    finally:
-        stack.stop()
-        broker.stop()
+    with running(postgres_url, tmp_path_factory.mktemp("booking-system")) as market:
+        yield market
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +107,8 @@ def test_a_late_cancellation_refunds_by_the_policy(market: Market, world: dict[s
     wait_for(lambda: m.wallet(lou), lambda w: w["held"] == 0, what="the hold to settle")
     assert m.wallet(lou)["balance"] == 100 - RATE // 2
     assert m.wallet(ines)["balance"] >= RATE // 2 - RATE // 20  # the other half, less the fee
+    hold = m.escrow(bid)["holds"][0]
+    assert (hold["status"], hold["refunded"], hold["released"]) == ("settled", RATE // 2, RATE // 2)
 
 
 def test_a_tutor_cancellation_refunds_everything_and_counts(market: Market, world: dict[str, Any]) -> None:

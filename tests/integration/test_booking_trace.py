@@ -16,8 +16,6 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from alphapeer_contracts import catalog as cat
@@ -26,8 +24,7 @@ from booking.main import build as build_booking
 from booking.settings import BookingSettings
 from ledger.main import build as build_ledger
 from ledger.settings import LedgerSettings
-from servicekit import telemetry
-from servicekit.testing import ISSUER, Broker, Feed
+from servicekit.testing import ISSUER, Broker, Feed, in_memory_spans
 from tests.integration.marketplace import SAGA_FETCH_WAIT_MS, iso, slot
 
 pytestmark = pytest.mark.integration
@@ -35,12 +32,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def spans() -> InMemorySpanExporter:
-    telemetry.setup_tracing("trace-test")
-    provider = trace.get_tracer_provider()
-    assert isinstance(provider, TracerProvider)
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return exporter
+    return in_memory_spans()  # type: ignore[no-any-return]
 
 
 @pytest.fixture

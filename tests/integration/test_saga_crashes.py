@@ -19,9 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from servicekit import devstack
-from servicekit.testing import Broker
-from tests.integration.marketplace import Market, Stack, Tutor, User, iso, slot, wait_for
+from tests.integration.marketplace import Market, Tutor, User, iso, running, slot, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -33,16 +31,8 @@ KILLS = 8
 
 @pytest.fixture
 def market(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Market]:
-    work = tmp_path_factory.mktemp("saga-crashes")
-    broker = Broker(port=devstack.free_port(), log=work / "broker.log")
-    broker.start()
-    stack = Stack(postgres_url, broker.bootstrap, work)
-    try:
-        stack.start()
-        yield Market(stack)
-    finally:
-        stack.stop()
-        broker.stop()
+    with running(postgres_url, tmp_path_factory.mktemp("saga-crashes")) as market:
+        yield market
 
 
 def durable(send: Callable[[], httpx.Response], timeout: float = 90.0) -> httpx.Response:

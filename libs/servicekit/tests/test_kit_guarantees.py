@@ -22,8 +22,6 @@ from eventsourcing.domain import Aggregate, event
 from eventsourcing.persistence import RecordConflictError
 from fastapi.testclient import TestClient
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from alphapeer_contracts import identity as idc
@@ -37,7 +35,7 @@ from servicekit.relay import OutboxRelay
 from servicekit.service import Assembly, Service
 from servicekit.settings import ServiceSettings
 from servicekit.subscriber import AggregateReaction, Delivery, IdempotentSubscriber, ProjectionReaction, make_broker
-from servicekit.testing import Broker, Feed, close_later, consume_all
+from servicekit.testing import Broker, Feed, close_later, consume_all, in_memory_spans
 
 
 class Tally(Aggregate):
@@ -201,12 +199,7 @@ async def test_a_translator_error_stalls_the_topic_loudly_until_fixed(
 
 @pytest.fixture
 def spans() -> InMemorySpanExporter:
-    telemetry.setup_tracing("kit-tests")
-    provider = trace.get_tracer_provider()
-    assert isinstance(provider, TracerProvider)
-    exporter = InMemorySpanExporter()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return exporter
+    return in_memory_spans()  # type: ignore[no-any-return]
 
 
 async def test_events_consumed_in_a_batch_stay_in_the_trace_of_their_request(

@@ -302,10 +302,10 @@ class TokenIssuer:
 ISSUER = TokenIssuer()
 
 
-@pytest.fixture(scope="session")
-def jwks_url() -> Iterator[str]:
+@contextlib.contextmanager
+def serve_jwks() -> Iterator[str]:
     """ISSUER's keys served over HTTP as identity serves its JWKS, for a service run as a
-    process (``ALPHAPEER_JWKS_URL``) without identity beside it."""
+    process (``ALPHAPEER_JWKS_URL``) without identity beside it: the URL, while open."""
     import http.server
     import threading
 
@@ -323,10 +323,36 @@ def jwks_url() -> Iterator[str]:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
-    server.shutdown()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/.well-known/jwks.json"
+    finally:
+        server.shutdown()
+
+
+@pytest.fixture(scope="session")
+def jwks_url() -> Iterator[str]:
+    """:func:`serve_jwks` for the whole test session."""
+    with serve_jwks() as url:
+        yield url
+
+
+def in_memory_spans() -> Any:
+    """An in-memory exporter added to the process's tracer provider: every span finished
+    from now on, for tests that follow one request across the bus."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from servicekit import telemetry
+
+    telemetry.setup_tracing("tests")
+    provider = trace.get_tracer_provider()
+    assert isinstance(provider, TracerProvider)
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter
 
 
 # -- scans for personal data (erasure tests) ----------------------------------------------
