@@ -233,3 +233,34 @@ async def test_subscriber_applies_a_redelivered_event_once_and_dead_letters_pois
     finally:
         await broker2.stop()
     assert pings(db) == {str(alice): 2, str(bob): 1}
+
+
+async def test_an_empty_poll_never_sleeps_and_records_end_the_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """FastStream's batch subscriber sleeps its batch timeout after every empty poll: a
+    record arriving meanwhile waited for the sleep and the fetcher's next round (a saga hop
+    cost twice the fetch wait). The kit's subscriber polls aiokafka, which returns as soon as
+    it holds records, and goes straight back to polling when it got none."""
+    import anyio
+
+    from servicekit.subscriber import PROMPT_POLL_MS, PromptBatchSubscriber
+
+    settings = ServiceSettings(service_name="probe", kafka_bootstrap_servers="127.0.0.1:1")
+    sub = IdempotentSubscriber(make_broker(settings), settings, topics=["identity.events"],
+                               reaction=lambda event, delivery: True)
+    assert isinstance(sub.endpoint, PromptBatchSubscriber)
+
+    async def no_sleep(*_: Any) -> None:
+        raise AssertionError("slept after a poll")
+
+    monkeypatch.setattr(anyio, "sleep", no_sleep)
+    polls: list[tuple[int, int | None]] = []
+    answers: list[dict[str, list[str]]] = [{}, {"a": ["r1", "r2"], "b": ["r3"]}]
+
+    class Consumer:
+        async def getmany(self, *, timeout_ms: int, max_records: int | None) -> dict[str, list[str]]:
+            polls.append((timeout_ms, max_records))
+            return answers.pop(0)
+
+    assert await sub.endpoint.get_msg(Consumer()) == ()
+    assert await sub.endpoint.get_msg(Consumer()) == ("r1", "r2", "r3")
+    assert polls == [(PROMPT_POLL_MS, settings.subscriber_batch_size or None)] * 2

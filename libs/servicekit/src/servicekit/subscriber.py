@@ -29,11 +29,13 @@ import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, Protocol
 
 from eventsourcing.persistence import InterfaceError, OperationalError, RecordConflictError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka.subscriber.usecase import BatchSubscriber
 from opentelemetry import trace
 from pydantic import ValidationError
 
@@ -269,6 +271,28 @@ def _is_infrastructure(exc: BaseException) -> bool:
         return False
 
 
+#: How long one poll of the prompt batch subscriber waits for records before FastStream's
+#: loop looks whether it should stop (records end the wait at once).
+PROMPT_POLL_MS = 500
+
+
+class PromptBatchSubscriber(BatchSubscriber):
+    """FastStream's batch subscriber, without its sleep after an empty poll.
+
+    FastStream sleeps a whole ``batch_timeout_ms`` after every poll that found nothing, on
+    top of the poll: a record arriving during that sleep waits for it, then for the
+    fetcher's next round. Measured on the saga, a Kafka hop took ~15 ms with a 10 ms fetch
+    wait, where aiokafka alone took ~7 ms. aiokafka's ``getmany`` returns as soon as its
+    background fetcher holds records, so waiting in it costs nothing: poll, never sleep."""
+
+    __slots__ = ()
+
+    async def get_msg(self, consumer: Any) -> tuple[Any, ...]:
+        assert consumer, "You should setup subscriber at first."
+        messages = await consumer.getmany(timeout_ms=PROMPT_POLL_MS, max_records=self.max_records)
+        return tuple(chain(*messages.values()))
+
+
 @dataclass
 class SubscriberStats:
     applied: int = 0
@@ -311,6 +335,8 @@ class IdempotentSubscriber:
             heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
             fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         )
+        if type(self.endpoint) is BatchSubscriber:  # same slots: only get_msg differs
+            self.endpoint.__class__ = PromptBatchSubscriber
         self.endpoint(self._on_batch)
 
     @property
