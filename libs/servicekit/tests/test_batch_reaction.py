@@ -222,3 +222,41 @@ def test_the_unit_reads_what_is_stored(app: Probe) -> None:
     with app.unit_of_work() as unit:
         assert unit.recorded([fact]) == {fact}
         assert [e.user_id for e in unit.stored(fact)] == [user]
+
+
+def test_an_aggregate_reaction_decides_a_batch_in_one_unit_each_on_the_state_before_it(app: Probe) -> None:
+    """``AggregateReaction.apply_many``: the subscriber hands it a whole batch (booking
+    confirms a burst of holds in one transaction, not one each). Inside the unit, ``find``
+    reads through it: three bumps of one counter in one batch continue from one another
+    (no conflict with its own write, no fallback), a duplicate is not decided again, and
+    a failing decision writes nothing of the batch."""
+    from servicekit.subscriber import AggregateReaction
+
+    counter = Counter(id=uuid.uuid4())
+    app.save(counter)
+    seen: list[int] = []
+
+    def decide(event: Any, d: Delivery) -> list[Any]:
+        if event.user_id == POISON:
+            raise ValueError("cannot decide this one")
+        found = app.find(Counter, counter.id)
+        assert found is not None
+        seen.append(found.n)
+        found.bump()
+        return [found]
+
+    POISON = uuid.uuid4()
+    reaction = AggregateReaction(app, decide)
+    first = [(verified(), delivery(verified(), p)) for p in (1, 2, 3)]
+    assert reaction.apply_many([*first, first[1]]) == [True, True, True, False]
+    assert seen == [0, 1, 2]
+    stored = app.find(Counter, counter.id)
+    assert stored is not None and stored.n == 3 and stored.version == 4
+
+    poisoned = [(verified(), delivery(verified(), 4)), (verified(POISON), delivery(verified(), 5))]
+    with pytest.raises(ValueError):
+        reaction.apply_many(poisoned)
+    stored = app.find(Counter, counter.id)
+    assert stored is not None and stored.n == 3
+    assert reaction.apply_many(poisoned[:1]) == [True]  # position 4 was not tracked by the failed batch
+    assert reaction.apply_many(first) == [False, False, False]

@@ -23,6 +23,8 @@ The rules this module enforces, and the tests that guard them, are listed in
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import copy
 import functools
 import random
 import time
@@ -30,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, ParamSpec, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, project_aggregate
 from eventsourcing.domain import DomainEvent, DomainEventProtocol
 from eventsourcing.persistence import (
     IntegrityError,
@@ -45,6 +47,9 @@ from eventsourcing.persistence import (
 from eventsourcing.postgres import PostgresFactory as _PostgresFactory
 
 from servicekit import context, errors, telemetry
+
+#: The unit of work open in this thread of control (``find`` reads what it saved).
+_UNIT: contextvars.ContextVar[UnitOfWork | None] = contextvars.ContextVar("servicekit_unit_of_work", default=None)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -167,6 +172,10 @@ class ServiceApplication(Application[UUID]):
 
     def find(self, cls: type[A], aggregate_id: UUID) -> A | None:
         """The aggregate of type ``cls`` with this id, or None (absent, or another type)."""
+        unit = _UNIT.get()
+        if unit is not None and unit.app is self:  # inside a unit of work: read through it
+            found = unit.aggregate(aggregate_id)
+            return found if isinstance(found, cls) else None
         try:
             aggregate: Any = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
@@ -231,7 +240,11 @@ class ServiceApplication(Application[UUID]):
             with conn.transaction():
                 unit = UnitOfWork(self, recorder, conn)
                 unit._begin()
-                yield unit
+                token = _UNIT.set(unit)
+                try:
+                    yield unit
+                finally:
+                    _UNIT.reset(token)
                 recordings = unit._finish()
             if recordings:
                 self._notify(recordings)
@@ -254,6 +267,9 @@ class UnitOfWork:
       request, one trace), and each is its own notification, in the order saved.
     - ``recorded`` says which originator ids already have events (stored, or saved earlier
       in this unit): facts with ids derived from their cause are recorded once.
+    - while the unit is open, the application's ``find`` reads through it (``aggregate``):
+      an aggregate this unit saved is answered as saved here, so a later decision in the
+      batch continues from it instead of meeting its own unit's write as a conflict.
     - ``cursor`` writes the service's own tables in the same transaction (tuple rows, the
       service's schema on the search path).
 
@@ -268,6 +284,7 @@ class UnitOfWork:
         self.cursor: Any = conn.cursor(row_factory=tuple_row)
         self._events: list[tuple[Any, StoredEvent]] = []
         self._saved_ids: set[UUID] = set()
+        self._aggregates: dict[UUID, Any] = {}
 
     @property
     def _events_table(self) -> str:
@@ -310,9 +327,20 @@ class UnitOfWork:
                 processing = ProcessingEvent[UUID]()
                 processing.collect_events(obj)
                 events = processing.events
+                self._aggregates[obj.id] = obj
             for domain_event in events:
                 self._events.append((domain_event, self.app.mapper.to_stored_event(domain_event)))
                 self._saved_ids.add(domain_event.originator_id)
+
+    def aggregate(self, aggregate_id: UUID) -> Any:
+        """The aggregate as this unit sees it (None if it has no events): a copy of it as
+        last saved in this unit, else rebuilt from its stored events, read on the unit's
+        own connection (a pooled one could be held by a writer waiting for this unit)."""
+        saved = self._aggregates.get(aggregate_id)
+        if saved is not None:
+            return copy.deepcopy(saved)
+        events = self.stored(aggregate_id)
+        return project_aggregate(None, events) if events else None
 
     def recorded(self, originator_ids: Iterable[UUID]) -> set[UUID]:
         """Which of these ids already have events: stored, or saved in this unit."""

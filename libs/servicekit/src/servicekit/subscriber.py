@@ -113,6 +113,24 @@ class AggregateReaction:
             self.stats.duplicates += 1
         return applied
 
+    def apply_many(self, items: Sequence[Item]) -> list[bool]:
+        """A batch in one unit of work of the event store: one transaction, writers
+        serialized from its start (so no decision meets a conflict), a tracking row per
+        event. Each event is decided in its consumer span on the state the ones before it
+        left (``find`` sees what this unit saved). Any failure writes nothing; the
+        subscriber then applies the batch one event at a time."""
+        try:
+            with self.app.unit_of_work() as unit:
+                fresh = unit.track_many([(d.upstream, d.position) for _, d in items])
+                for event, delivery in each([item for item, new in zip(items, fresh, strict=True) if new]):
+                    unit.save(*self.decide(event, delivery))
+        except Exception:
+            self.stats.failures += 1
+            raise
+        self.stats.applied += sum(fresh)
+        self.stats.duplicates += len(fresh) - sum(fresh)
+        return fresh
+
     def _react(self, event: IntegrationEvent, delivery: Delivery) -> bool:
         for attempt in range(self.attempts):
             if self.app.has_processed(delivery.upstream, delivery.position):
