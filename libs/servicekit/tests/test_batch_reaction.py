@@ -260,3 +260,24 @@ def test_an_aggregate_reaction_decides_a_batch_in_one_unit_each_on_the_state_bef
     assert stored is not None and stored.n == 3
     assert reaction.apply_many(poisoned[:1]) == [True]  # position 4 was not tracked by the failed batch
     assert reaction.apply_many(first) == [False, False, False]
+
+
+def test_find_many_reads_several_aggregates_as_find_would(app: Probe) -> None:
+    """One query for the aggregates a command needs: each at its latest version, absent
+    ids left out; inside a unit of work, what the unit saved."""
+    a, b = Counter(id=uuid.uuid4()), Counter(id=uuid.uuid4())
+    a.bump()
+    a.bump()
+    app.save(a, b)
+    b.bump()
+    app.save(b)
+    missing = uuid.uuid4()
+    found = app.find_many([a.id, missing, b.id, a.id])
+    assert set(found) == {a.id, b.id}
+    assert (found[a.id].n, found[a.id].version, found[b.id].n, found[b.id].version) == (2, 3, 1, 2)
+    with app.unit_of_work() as unit:
+        inside = app.find_many([a.id])[a.id]
+        inside.bump()
+        unit.save(inside)
+        assert app.find_many([a.id, b.id])[a.id].n == 3
+    assert app.find(Counter, a.id).n == 3  # type: ignore[union-attr]

@@ -100,15 +100,24 @@ class Unit:
 
     app: BookingApplication
     loaded: dict[UUID, Any] = field(default_factory=dict)
+    absent: set[UUID] = field(default_factory=set)
+
+    def prefetch(self, *aggregate_ids: UUID) -> None:
+        """Reads these in one round trip (a request needs five aggregates)."""
+        wanted = [i for i in aggregate_ids if i not in self.loaded and i not in self.absent]
+        if wanted:
+            found = self.app.find_many(wanted)
+            self.loaded.update(found)
+            self.absent.update(i for i in wanted if i not in found)
 
     def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
         if aggregate_id not in self.loaded:
-            found = self.app.find(cls, aggregate_id)
+            found = None if aggregate_id in self.absent else self.app.find(cls, aggregate_id)
             if found is None:
                 return None
             self.loaded[aggregate_id] = found
-        value: A = self.loaded[aggregate_id]
-        return value
+        value = self.loaded[aggregate_id]
+        return value if isinstance(value, cls) else None
 
     def diary(self, user_id: UUID) -> Diary:
         found = self.get(Diary, Diary.create_id(user_id))
@@ -222,13 +231,17 @@ class BookingApplication(ServiceApplication):
         refusals name the field. Nothing is saved."""
         unit = unit or self._unit()
         now = self.now()
-        terms = self.terms_of(req.listing_id)
+        unit.prefetch(ListingTerms.create_id(req.listing_id), Diary.create_id(student_id))
+        terms = unit.get(ListingTerms, ListingTerms.create_id(req.listing_id))
+        if terms is None:
+            raise Invalid("listing_id", "no such listing")
+        unit.prefetch(Availability.create_id(terms.tutor_id), Diary.create_id(terms.tutor_id))
         if terms.tutor_id == student_id:
             raise Invalid("listing_id", "that is your own listing: nobody books themselves")
         trial = req.kind == "trial"
         terms.check_bookable(req.minutes, req.mode, trial)
         price = terms.price(req.minutes, req.currency, trial)
-        availability = self.find(Availability, Availability.create_id(terms.tutor_id))
+        availability = unit.get(Availability, Availability.create_id(terms.tutor_id))
         if availability is None:
             raise Invalid("listing_id", "the tutor has not opened any time for booking")
         if req.mode == "in_person" and not availability.place:
@@ -282,9 +295,11 @@ class BookingApplication(ServiceApplication):
     def request_booking(self, student_id: UUID, req: BookingRequest, booking_id: UUID | None = None) -> UUID:
         """``booking_id``: derived from the request's Idempotency-Key, so a retry of a request
         whose first run committed (and then lost its answer in a crash) finds that booking."""
-        if booking_id is not None and self.find(Booking, booking_id) is not None:
-            return booking_id
         unit = self._unit()
+        if booking_id is not None:
+            unit.prefetch(booking_id, ListingTerms.create_id(req.listing_id), Diary.create_id(student_id))
+            if unit.get(Booking, booking_id) is not None:
+                return booking_id
         plan = self.plan(student_id, req, unit)
         now = self.now()
         terms = plan.terms
