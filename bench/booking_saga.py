@@ -15,6 +15,7 @@ as they publish it; tokens are signed by the test issuer, served as a JWKS. Figu
 from __future__ import annotations
 
 import asyncio
+import itertools
 import tempfile
 import time
 import uuid
@@ -48,14 +49,19 @@ async def create_topics(bootstrap: str, topics: list[str]) -> None:
         await admin.close()
 
 
+#: Positions in the producing services' logs: rising across every run on one broker, as a
+#: relay's notification ids do (a consumer takes a position it has seen for a redelivery).
+_positions = itertools.count(1)
+
+
 async def publish(bootstrap: str, events: list[IntegrationEvent]) -> None:
     """Onto the producing service's topic, enveloped as its relay does."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
-        for i, event in enumerate(events, 1):
-            key, value, headers = envelope.wrap(event, source=f"/alphapeer/{event.service}", sequence=i,
-                                                ce_id=str(uuid.uuid4()))
+        for event in events:
+            key, value, headers = envelope.wrap(event, source=f"/alphapeer/{event.service}",
+                                                sequence=next(_positions), ce_id=str(uuid.uuid4()))
             await producer.send_and_wait(event.topic(), value, key=key, headers=list(headers))
     finally:
         await producer.stop()
@@ -94,7 +100,7 @@ class Saga:
                                json={"time_zone": "UTC", "weekly": always, "instant_book": True,
                                      "min_notice_minutes": 0, "horizon_days": 90})
             r.raise_for_status()
-        credits = (bookings // LEARNERS + 2) * RATE
+        credits = (bookings // TUTORS + 2) * RATE  # a learner has at most one booking an hour
         staff_id = uuid.uuid4()
         for learner in self.learners:
             while True:  # until the ledger has opened the wallet (from identity's event); a new key
@@ -134,6 +140,20 @@ class Saga:
         t0 = time.monotonic() + 0.05
         return await asyncio.gather(*(one(t0 + i / rate) for i in range(count)))
 
+    async def statuses(self, http: httpx.AsyncClient, sent: list[tuple[float, str | None, int]],
+                       lat: list[float | None]) -> dict[str, int]:
+        """What became of the bookings not confirmed in time (HTTP status, or booking status)."""
+        out: dict[str, int] = {}
+        for (_, bid, status), x in zip(sent, lat, strict=True):
+            if x is not None:
+                continue
+            what = f"http {status}"
+            if bid is not None:
+                r = await http.get(f"{self.booking}/v1/bookings/{bid}", headers=ISSUER.headers(None, "staff"))
+                what = str(r.json().get("status")) if r.status_code == 200 else f"read {r.status_code}"
+            out[what] = out.get(what, 0) + 1
+        return out
+
     async def latencies(self, http: httpx.AsyncClient, sent: list[tuple[float, str | None, int]],
                         wait: float = 10.0) -> list[float | None]:
         """Seconds from each request to its confirmation (None: not confirmed within ``wait``)."""
@@ -170,7 +190,7 @@ def run(db_url: str, context: dict[str, Any], quick: bool = False) -> list[dict[
     bootstrap = f"127.0.0.1:{port}"
     waits = [5, 10, 100] if not quick else [10]
     chosen_wait = 10  # the services' default (see booking's settings for why)
-    steady_rate, steady_n = (20, 60) if quick else (25, 150)
+    steady_rate, steady_n = (10, 40) if quick else (10, 150)  # well below the knee: the path, not a queue
     # Offered rates climb until one is not sustained (the knee): the figure is the last one that was.
     steps = [20, 40] if quick else [20, 30, 40, 50, 60, 80, 100, 150, 200, 300]
     step_seconds = 3 if quick else 5
@@ -203,7 +223,10 @@ def run(db_url: str, context: dict[str, Any], quick: bool = False) -> list[dict[
                     lat = figures["latencies_ms"]
                     for p in (50, 95, 99):
                         report(results, f"saga.wait_{wait}ms.p{p}", percentile(lat, p), "ms", ctx)
-                    report(results, f"saga.wait_{wait}ms.unconfirmed", figures["unconfirmed"], "bookings", ctx)
+                    report(results, f"saga.wait_{wait}ms.unconfirmed", figures["unconfirmed"], "bookings",
+                           {**ctx, "what_became_of_them": figures["unconfirmed_status"]})
+                    if figures["unconfirmed_status"]:
+                        print(f"    not confirmed in time: {figures['unconfirmed_status']}", flush=True)
                     if figures["steps"]:
                         chosen = {"wait": wait, **figures,
                                   "rss": {n: rss_mb(p.proc.pid) for n, p in procs.items() if p.proc}}
@@ -243,7 +266,8 @@ async def _measure(booking: str, ledger: str, bootstrap: str, rate: int, n: int,
         sent = await saga.offer(http, rate, n)
         lat = await saga.latencies(http, sent)
         figures: dict[str, Any] = {"latencies_ms": [x * 1000 for x in lat if x is not None],
-                                   "unconfirmed": sum(1 for x in lat if x is None), "steps": []}
+                                   "unconfirmed": sum(1 for x in lat if x is None), "steps": [],
+                                   "unconfirmed_status": await saga.statuses(http, sent, lat)}
         for offered in steps:
             started = time.monotonic()
             sent = await saga.offer(http, offered, int(offered * step_seconds))

@@ -23,9 +23,10 @@ import time
 from typing import Any
 from uuid import UUID, uuid5
 
-from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit.database import Database
 from servicekit.problems import Problem
@@ -140,62 +141,101 @@ def _scope_of(request: Request) -> str | None:
         return None
 
 
-class IdempotencyMiddleware(BaseHTTPMiddleware):
-    def __init__(self, app: Any, store: IdempotencyStore) -> None:
-        super().__init__(app)
+class IdempotencyMiddleware:
+    """Plain ASGI: a request without a key passes straight through (no task, no streams,
+    as Starlette's BaseHTTPMiddleware would add to every request); one with a key has its
+    body read once, replayed to the route, and its answer kept before it is sent."""
+
+    def __init__(self, app: ASGIApp, store: IdempotencyStore) -> None:
+        self.app = app
         self.store = store
 
-    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
-        key = request.headers.get("idempotency-key")
-        if request.method not in UNSAFE or key is None:
-            return await call_next(request)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] not in UNSAFE:
+            await self.app(scope, receive, send)
+            return
+        key = Headers(scope=scope).get("idempotency-key")
+        if key is None:
+            await self.app(scope, receive, send)
+            return
         from servicekit.gateway import problem_response  # cycle: gateway installs this
 
+        request = Request(scope, receive)
         if not 1 <= len(key) <= 255:
-            return problem_response(
+            await problem_response(
                 request, Problem(400, "Invalid Idempotency-Key", "Idempotency-Key: must be 1 to 255 characters",
                                  errors=[{"field": "Idempotency-Key", "reason": "must be 1 to 255 characters"}])
-            )
-        scope = await asyncio.to_thread(_scope_of, request)
-        if scope is None:
-            return await call_next(request)
+            )(scope, receive, send)
+            return
+        caller = await asyncio.to_thread(_scope_of, request)
+        if caller is None:
+            await self.app(scope, receive, send)
+            return
         body = await request.body()
         fingerprint = hashlib.sha256(
-            b"\n".join([request.method.encode(), request.url.path.encode(), request.url.query.encode(), body])
+            b"\n".join([scope["method"].encode(), scope["path"].encode(), scope.get("query_string", b""), body])
         ).hexdigest()
-        if scope == "anonymous":
+        if caller == "anonymous":
             # Anyone may pick any key: an anonymous key names a request only together with the
             # request itself, so one client's key never answers (or blocks) another's request.
-            scope = f"anonymous:{fingerprint}"
-        outcome, stored = await asyncio.to_thread(self.store.begin, scope, key, fingerprint)
+            caller = f"anonymous:{fingerprint}"
+        outcome, stored = await asyncio.to_thread(self.store.begin, caller, key, fingerprint)
         if outcome == "mismatch":
             # 409, not 422: the request itself is valid; the key is already bound to another one.
-            return problem_response(
+            await problem_response(
                 request, Problem(409, "Idempotency-Key reused",
                                  "Idempotency-Key: this key was used with a different request",
                                  errors=[{"field": "Idempotency-Key", "reason": "used with a different request"}])
-            )
+            )(scope, receive, send)
+            return
         if outcome == "running":
-            return problem_response(
+            await problem_response(
                 request, Problem(409, "Request in progress",
                                  "a request with this Idempotency-Key is still being processed; retry later",
                                  headers={"Retry-After": "1"})
-            )
+            )(scope, receive, send)
+            return
         if outcome == "replay":
             status, headers, content = stored
-            resp = Response(content=content, status_code=status, headers=headers)
-            resp.headers["Idempotent-Replayed"] = "true"
-            return resp
-        bound = _key.set(f"{scope}\n{key}")
+            replay = Response(content=content, status_code=status, headers=headers)
+            replay.headers["Idempotent-Replayed"] = "true"
+            await replay(scope, receive, send)
+            return
+        await self._first_run(scope, receive, send, body, caller, key)
+
+    async def _first_run(self, scope: Scope, receive: Receive, send: Send, body: bytes, caller: str,
+                         key: str) -> None:
+        sent_body = False
+
+        async def replay_body() -> Message:
+            nonlocal sent_body
+            if sent_body:  # the body was read here already: what comes next is the client's disconnect
+                return await receive()
+            sent_body = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        start: Message = {}
+        chunks: list[bytes] = []
+
+        async def keep(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        bound = _key.set(f"{caller}\n{key}")
         try:
-            response = await call_next(request)
-            chunks = [chunk async for chunk in response.body_iterator]  # type: ignore[attr-defined]
+            await self.app(scope, replay_body, keep)
         except BaseException:
-            await asyncio.to_thread(self.store.abandon, scope, key)
+            await asyncio.to_thread(self.store.abandon, caller, key)
             raise
         finally:
             _key.reset(bound)
-        content = b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
-        keep = {k: v for k, v in response.headers.items() if k.lower() in {"content-type", "location"}}
-        await asyncio.to_thread(self.store.finish, scope, key, response.status_code, keep, content)
-        return Response(content=content, status_code=response.status_code, headers=dict(response.headers))
+        content = b"".join(chunks)
+        status = int(start["status"])
+        headers = Headers(raw=start.get("headers", []))
+        kept = {k: v for k, v in headers.items() if k.lower() in {"content-type", "location"}}
+        await asyncio.to_thread(self.store.finish, caller, key, status, kept, content)
+        await send(start)
+        await send({"type": "http.response.body", "body": content, "more_body": False})
