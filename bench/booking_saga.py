@@ -19,6 +19,7 @@ import itertools
 import tempfile
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,24 @@ class Saga:
         t0 = time.monotonic() + 0.05
         return await asyncio.gather(*(one(t0 + i / rate) for i in range(count)))
 
+    async def burst(self, clients: int) -> dict[str, int]:
+        """``clients`` learners booking at the same moment, each on a connection of its own:
+        how they were answered (status, ``503 without Retry-After``, or the client error)."""
+        limits = httpx.Limits(max_connections=clients, max_keepalive_connections=0)
+        requests = [self.next_request() for _ in range(clients)]
+        async with httpx.AsyncClient(timeout=60, limits=limits) as http:
+            async def one(headers: dict[str, str], body: dict[str, Any]) -> str:
+                try:
+                    r = await http.post(f"{self.booking}/v1/bookings", headers=headers, json=body)
+                except httpx.HTTPError as exc:
+                    return type(exc).__name__
+                if r.status_code == 503 and not r.headers.get("retry-after"):
+                    return "503 without Retry-After"
+                return str(r.status_code)
+
+            answers = await asyncio.gather(*(one(h, b) for h, b in requests))
+        return dict(Counter(answers))
+
     async def statuses(self, http: httpx.AsyncClient, sent: list[tuple[float, str | None, int]],
                        lat: list[float | None]) -> dict[str, int]:
         """What became of the bookings not confirmed in time (HTTP status, or booking status)."""
@@ -185,83 +204,94 @@ def run(db_url: str, context: dict[str, Any], quick: bool = False) -> list[dict[
     results: list[dict[str, Any]] = []
     print("booking saga", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="alphapeer-bench-saga-"))
-    port = devstack.free_port()
-    broker = devstack.start_tansu(port)
-    bootstrap = f"127.0.0.1:{port}"
     waits = [5, 10, 100] if not quick else [10]
     chosen_wait = 10  # the services' default (see booking's settings for why)
     steady_rate, steady_n = (10, 40) if quick else (10, 150)  # well below the knee: the path, not a queue
     # Offered rates climb until one is not sustained (the knee): the figure is the last one that was.
     steps = [20, 40] if quick else [20, 30, 40, 50, 60, 80, 100, 150, 200, 300]
     step_seconds = 3 if quick else 5
-    try:
-        with serve_jwks() as jwks:
-            before = _pg_commit_rate(db_url)
-            asyncio.run(create_topics(bootstrap, ["identity.events", "catalog.events", "sessions.events"]))
+    burst = 200 if quick else 1000
+    with serve_jwks() as jwks:
+        before = _pg_commit_rate(db_url)
+        chosen: dict[str, Any] = {}
+        for i, wait in enumerate(waits):
+            # A deployment of its own each time, broker included: two booking databases
+            # publishing onto one topic would reuse positions, which consumers take for
+            # redeliveries (as they must).
+            port = devstack.free_port()
+            broker = devstack.start_tansu(port)
+            bootstrap = f"127.0.0.1:{port}"
             common = {"ALPHAPEER_DATABASE_URL": db_url, "ALPHAPEER_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
                       "ALPHAPEER_JWKS_URL": jwks, "ALPHAPEER_LOG_LEVEL": "WARNING",
                       "ALPHAPEER_ACCESS_LOG": "false", "ALPHAPEER_RELAY_POLL_INTERVAL": "0.2",
                       "ALPHAPEER_KAFKA_SESSION_TIMEOUT_MS": "3000", "ALPHAPEER_KAFKA_HEARTBEAT_INTERVAL_MS": "500"}
-            chosen: dict[str, Any] = {}
-            for i, wait in enumerate(waits):
-                schema = f"saga{i}"
-                procs = {name: ServiceProcess(f"alphapeer-{name}", log=tmp / f"{name}-{wait}.log", env={
-                    **common, "ALPHAPEER_SERVICE_NAME": name, "ALPHAPEER_DATABASE_SCHEMA": f"{schema}_{name}",
-                    "ALPHAPEER_DATA_DIR": str(tmp / f"{name}-{wait}"), "ALPHAPEER_KAFKA_FETCH_MAX_WAIT_MS": str(wait)})
-                    for name in ("booking", "ledger")}
-                try:
-                    for p in procs.values():
-                        p.start(wait=False)
-                    for p in procs.values():
-                        p.wait_ready()
-                    figures = asyncio.run(_measure(procs["booking"].url, procs["ledger"].url, bootstrap,
-                                                   steady_rate, steady_n, steps if wait == chosen_wait else [],
-                                                   step_seconds))
-                    ctx = {**context, "fetch_max_wait_ms": wait, "rate_per_s": steady_rate,
-                           "bookings": steady_n, "tutors": TUTORS, "learners": LEARNERS,
-                           "path": "POST /v1/bookings → held by the ledger → confirmed (two Kafka hops, two relays)"}
-                    lat = figures["latencies_ms"]
-                    for p in (50, 95, 99):
-                        report(results, f"saga.wait_{wait}ms.p{p}", percentile(lat, p), "ms", ctx)
-                    report(results, f"saga.wait_{wait}ms.unconfirmed", figures["unconfirmed"], "bookings",
-                           {**ctx, "what_became_of_them": figures["unconfirmed_status"]})
-                    if figures["unconfirmed_status"]:
-                        print(f"    not confirmed in time: {figures['unconfirmed_status']}", flush=True)
-                    if figures["steps"]:
-                        chosen = {"wait": wait, **figures,
-                                  "rss": {n: rss_mb(p.proc.pid) for n, p in procs.items() if p.proc}}
-                finally:
-                    for p in procs.values():
-                        p.stop()
-            after = _pg_commit_rate(db_url)
-            ceiling = (before + after) / 2
-            ctx = {**context, "fetch_max_wait_ms": chosen.get("wait"), "step_seconds": step_seconds,
-                   "sustained_when": f">= 95% confirmed within {CONFIRMED_WITHIN} s, no 5xx"}
-            report(results, "postgres.single_row_commits", ceiling, "commits/s", ctx)
-            best = 0.0
-            for step in chosen.get("steps", []):
-                report(results, f"saga.offered_{step['rate']}_per_s.confirmed_within_2s", step["share"] * 100, "%",
-                       {**ctx, "p50_ms": step["p50"], "p99_ms": step["p99"], "5xx": step["errors"],
-                        "503": step["busy"], "achieved_per_s": step["achieved"]})
-                if step["sustained"]:
-                    best = max(best, step["achieved"])
-            report(results, "saga.max_sustained_bookings_per_s", best, "bookings/s", ctx)
-            report(results, "saga.max_sustained.ratio_to_pg_commits", best / ceiling, "ratio", ctx)
-            for name, mib in chosen.get("rss", {}).items():
-                report(results, f"saga.{name}.rss_after_load", mib, "MiB", ctx)
-    finally:
-        broker.kill()
+            schema = f"saga{i}"
+            procs = {name: ServiceProcess(f"alphapeer-{name}", log=tmp / f"{name}-{wait}.log", env={
+                **common, "ALPHAPEER_SERVICE_NAME": name, "ALPHAPEER_DATABASE_SCHEMA": f"{schema}_{name}",
+                "ALPHAPEER_DATA_DIR": str(tmp / f"{name}-{wait}"), "ALPHAPEER_KAFKA_FETCH_MAX_WAIT_MS": str(wait)})
+                for name in ("booking", "ledger")}
+            try:
+                asyncio.run(create_topics(bootstrap, ["identity.events", "catalog.events", "sessions.events"]))
+                for p in procs.values():
+                    p.start(wait=False)
+                for p in procs.values():
+                    p.wait_ready()
+                measured = wait == chosen_wait
+                figures = asyncio.run(_measure(procs["booking"].url, procs["ledger"].url, bootstrap,
+                                               steady_rate, steady_n, steps if measured else [], step_seconds,
+                                               burst if measured else 0))
+                ctx = {**context, "fetch_max_wait_ms": wait, "rate_per_s": steady_rate,
+                       "bookings": steady_n, "tutors": TUTORS, "learners": LEARNERS,
+                       "path": "POST /v1/bookings → held by the ledger → confirmed (two Kafka hops, two relays)"}
+                lat = figures["latencies_ms"]
+                for q in (50, 95, 99):
+                    report(results, f"saga.wait_{wait}ms.p{q}", percentile(lat, q), "ms", ctx)
+                report(results, f"saga.wait_{wait}ms.unconfirmed", figures["unconfirmed"], "bookings",
+                       {**ctx, "what_became_of_them": figures["unconfirmed_status"]})
+                if figures["unconfirmed_status"]:
+                    print(f"    not confirmed in time: {figures['unconfirmed_status']}", flush=True)
+                if measured:
+                    chosen = {"wait": wait, **figures,
+                              "rss": {n: rss_mb(p.proc.pid) for n, p in procs.items() if p.proc}}
+            finally:
+                for p in procs.values():
+                    p.stop()
+                broker.kill()
+        after = _pg_commit_rate(db_url)
+    ceiling = (before + after) / 2
+    ctx = {**context, "fetch_max_wait_ms": chosen.get("wait"), "step_seconds": step_seconds,
+           "sustained_when": f">= 95% confirmed within {CONFIRMED_WITHIN} s, no 5xx"}
+    report(results, "postgres.single_row_commits", ceiling, "commits/s", ctx)
+    best = 0.0
+    for step in chosen.get("steps", []):
+        report(results, f"saga.offered_{step['rate']}_per_s.confirmed_within_2s", step["share"] * 100, "%",
+               {**ctx, "p50_ms": step["p50"], "p99_ms": step["p99"], "5xx": step["errors"],
+                "503": step["busy"], "achieved_per_s": step["achieved"]})
+        if step["sustained"]:
+            best = max(best, step["achieved"])
+    report(results, "saga.max_sustained_bookings_per_s", best, "bookings/s", ctx)
+    report(results, "saga.max_sustained.ratio_to_pg_commits", best / ceiling, "ratio", ctx)
+    answers = chosen.get("burst", {})
+    if answers:
+        bctx = {**ctx, "clients": burst, "answers": answers,
+                "rule": "every answer a 201 or a 503 with Retry-After; never a 5xx or a dropped connection"}
+        report(results, f"saga.burst_{burst}.created", answers.get("201", 0), "requests", bctx)
+        report(results, f"saga.burst_{burst}.refused_503", answers.get("503", 0), "requests", bctx)
+        report(results, f"saga.burst_{burst}.errors", sum(v for k, v in answers.items() if k not in ("201", "503")),
+               "requests", bctx)
+    for name, mib in chosen.get("rss", {}).items():
+        report(results, f"saga.{name}.rss_after_load", mib, "MiB", ctx)
     return results
 
 
 async def _measure(booking: str, ledger: str, bootstrap: str, rate: int, n: int, steps: list[int],
-                   step_seconds: float) -> dict[str, Any]:
+                   step_seconds: float, burst: int) -> dict[str, Any]:
     from bench.__main__ import percentile
 
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with httpx.AsyncClient(timeout=30, limits=limits) as http:
         saga = Saga(booking, ledger)
-        await saga.prepare(bootstrap, http, n + sum(int(s * step_seconds) for s in steps) + 20)
+        await saga.prepare(bootstrap, http, n + sum(int(s * step_seconds) for s in steps) + burst + 20)
         await saga.latencies(http, await saga.offer(http, 10, 20))  # warm-up: groups joined, pools filled
         sent = await saga.offer(http, rate, n)
         lat = await saga.latencies(http, sent)
@@ -285,4 +315,7 @@ async def _measure(booking: str, ledger: str, bootstrap: str, rate: int, n: int,
             if not figures["steps"][-1]["sustained"]:
                 break  # past the knee: the next steps only pile up
             await asyncio.sleep(1)
+        if burst:
+            await asyncio.sleep(3)
+            figures["burst"] = await saga.burst(burst)
         return figures

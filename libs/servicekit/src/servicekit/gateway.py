@@ -3,7 +3,8 @@
 It gives each app ``/healthz`` and ``/readyz``, OpenAPI, problem+json errors (validation
 errors name the field and the reason; a domain's refusals by their base class in
 :mod:`servicekit.errors`; a database that is away or saturated is a 503 with
-Retry-After, never a 500), request and correlation ids, a server span per
+Retry-After, never a 500), admission control (a bounded number of requests at once, past
+it a 503 with Retry-After: :mod:`servicekit.admission`), request and correlation ids, a server span per
 request continuing the caller's trace, CORS from configuration, bearer-JWT verification
 (see :mod:`servicekit.auth`) and ``Idempotency-Key`` support.
 
@@ -31,6 +32,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from servicekit import bodies, context, errors, openapi, telemetry
+from servicekit.admission import AdmissionControl
 from servicekit.auth import TokenVerifier
 from servicekit.blobstore import BlobNotFound, BlobStoreError
 from servicekit.database import Database
@@ -270,8 +272,9 @@ def create_gateway(
         return JSONResponse({**body, "type": "https://alphapeer.dev/problems/not-ready", "title": "Not ready",
                              "status": 503}, status_code=503, media_type=PROBLEM_JSON)
 
-    # Outermost last: CORS → context/tracing → metrics/access log → idempotency → routes.
+    # Outermost last: CORS → context/tracing → metrics/access log → admission → idempotency → routes.
     app.add_middleware(IdempotencyMiddleware, store=IdempotencyStore(db))
+    app.add_middleware(AdmissionControl, limit=settings.http_max_in_flight, wait=settings.http_admission_wait_seconds)
     if metrics is not None:  # GET /metrics; request metrics and the access log, inside the request's context
         metrics.install(app, access_log=settings.access_log, token=settings.metrics_token)
     app.add_middleware(ContextMiddleware)

@@ -44,6 +44,11 @@ class ServiceSettings(BaseSettings):
     data_dir: Path = Path("data")
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    #: Requests served at once by one process; past it a request waits for a place (at most
+    #: ``http_admission_wait_seconds``, among at most four per place), then is answered 503
+    #: with Retry-After (servicekit.admission). Probes and /metrics always pass.
+    http_max_in_flight: int = Field(default=64, ge=1)
+    http_admission_wait_seconds: float = Field(default=2.0, ge=0, le=60)
     #: Wraps the per-user keys of personal text shared on `<service>.keys` (crypto-shredding
     #: across the bus): the same secret in every service. Must be set in production.
     key_wrapping_secret: SecretStr = SecretStr("dev-only-key-wrapping-secret")
