@@ -361,3 +361,25 @@ def test_an_erased_users_words_are_unreadable_and_their_bookings_cancelled(h: Bo
     assert after["note"] is None and after["status"] == "cancelled"
     cancelled, settled = h.public_events(b["booking_id"])[-2:]
     assert (cancelled.cancelled_by, cancelled.refund, settled.outcome) == ("system", 10000, "suspended")
+
+
+def test_an_erased_tutors_place_is_gone_from_answers_feeds_and_the_database(h: Booking, postgres_url: str) -> None:
+    """Where a tutor meets students is their words (a room, or their own address): sealed
+    under their key in availability and in every in-person booking, so erasure unsays it
+    everywhere booking keeps it."""
+    from alphapeer_contracts import identity as idc
+    from servicekit.testing import scan_database
+
+    place = f"Flat 4, {uuid.uuid4().hex[:8]} Quiet Lane"
+    tutor, listing = h.tutor(instant_book=True, place=place)
+    assert h.availability(tutor, place=place, instant_book=True)["place"] == place  # unchanged: kept as it was
+    student = uuid.uuid4()
+    b = h.book(student, listing, TUE_10 + timedelta(days=1), mode="in_person")
+    h.held(b["booking_id"])
+    assert h.get(b["booking_id"])["place"] == place
+    assert scan_database(postgres_url, [place]) == []  # sealed from the start
+    h.feed(idc.UserErased(user_id=tutor, occurred_at=h.clock()))
+    after = h.get(b["booking_id"])
+    assert (after["place"], after["status"]) == (None, "cancelled")
+    shown = h.client.get(f"/v1/tutors/{tutor}/availability", headers=h.token(student, "student"))
+    assert shown.status_code == 200 and shown.json()["place"] is None

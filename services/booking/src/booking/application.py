@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import itertools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID, uuid4, uuid5
@@ -48,6 +48,7 @@ from booking.domain.promotion import PromotionUse
 from servicekit.deadlines import Deadline
 from servicekit.eventstore import ServiceApplication, retry_on_conflict
 from servicekit.subscriber import Delivery
+from servicekit.vault import is_sealed
 
 A = TypeVar("A", bound=Aggregate)
 _BOOKING: Any = Booking  # event classes are made by the @event decorator, unseen by type checkers
@@ -164,6 +165,10 @@ class BookingApplication(ServiceApplication):
     @retry_on_conflict()
     def set_availability(self, tutor_id: UUID, rules: AvailabilityRules) -> Availability:
         current = self.find(Availability, Availability.create_id(tutor_id))
+        if rules.place:  # the tutor's words (a room, perhaps their home): sealed, so erasure unsays them
+            kept = current.place if current is not None and self.place_of(tutor_id, current.place) == rules.place \
+                else None
+            rules = replace(rules, place=kept or self.sealer.seal(tutor_id, rules.place))
         if current is None:
             current = Availability.first(tutor_id, rules)
         else:
@@ -458,6 +463,13 @@ class BookingApplication(ServiceApplication):
             raise NotFound("no such booking")
         booking.party_of(caller.user_id, caller.staff)
         return booking
+
+    def place_of(self, tutor_id: UUID, place: str | None) -> str | None:
+        """Where in-person sessions happen, in the tutor's words (None once they are erased);
+        a place stored before places were sealed is shown as it was."""
+        if place and not is_sealed(place):
+            return place
+        return self.opened(tutor_id, place)
 
     def opened(self, writer: UUID | None, sealed: str | None) -> str | None:
         if not sealed or writer is None:

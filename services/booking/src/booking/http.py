@@ -110,8 +110,8 @@ def booking_request(body: BookingIn) -> BookingRequest:
 
 # -- answers ------------------------------------------------------------------------------------
 
-def availability_document(a: Availability) -> dict[str, Any]:
-    return {"tutor_id": a.tutor_id, **a.rules}
+def availability_document(app: BookingApplication, a: Availability) -> dict[str, Any]:
+    return {"tutor_id": a.tutor_id, **a.rules, "place": app.place_of(a.tutor_id, a.place)}
 
 
 def booking_document(app: BookingApplication, b: Booking, viewer: Caller) -> dict[str, Any]:
@@ -122,7 +122,7 @@ def booking_document(app: BookingApplication, b: Booking, viewer: Caller) -> dic
         "student_id": b.student_id, "payer_id": b.payer_id, "listing_id": b.listing_id, "title": b.title,
         "currency": b.currency, "total": b.total, "discount": b.discount, "promotion_id": b.promotion_id,
         "instant_book": b.instant, "respond_by": b.respond_by, "hold_until": b.hold_until, "group_id": b.group_id,
-        "place": b.place, "policy": b.policy, "note": app.opened(b.student_id, b.note),
+        "place": app.place_of(b.tutor_id, b.place), "policy": b.policy, "note": app.opened(b.student_id, b.note),
         "occurrences": [{**{k: o[k] for k in ("occurrence", "starts_at", "ends_at", "price", "status", "absent",
                                               "money", "proposal")},
                          "settlement": o["settled"]} for o in b.occurrences],
@@ -143,13 +143,13 @@ def booking_document(app: BookingApplication, b: Booking, viewer: Caller) -> dic
 @tutors.put("/me/availability", response_model=AvailabilityOut,
             summary="Set your whole availability, in your own time zone (tutor)", description=WINDOW_RULES)
 def set_availability(body: AvailabilityIn, principal: Tutor, app: App) -> dict[str, Any]:
-    return availability_document(app.set_availability(principal.user_id, availability_rules(body)))
+    return availability_document(app, app.set_availability(principal.user_id, availability_rules(body)))
 
 
 @tutors.get("/{tutor_id}/availability", response_model=AvailabilityOut,
             summary="A tutor's availability (anyone signed in)")
 def get_availability(tutor_id: UUID, _: AnyUser, app: App) -> dict[str, Any]:
-    return availability_document(app.availability_of(tutor_id))
+    return availability_document(app, app.availability_of(tutor_id))
 
 
 SLOT_RULES = ("Free slots of `minutes` starting in [`from`, `to`) (default: the next 7 days), within the tutor's "
@@ -354,7 +354,7 @@ ICS = {"description": "The calendar (RFC 5545)", "content": {"text/calendar": {"
 @feeds.get("/v1/calendars/{user_id}/{secret}.ics", response_class=Response, responses={200: ICS},
            summary="A user's bookings as an iCalendar feed (public: whoever has the secret address)")
 def calendar_feed(user_id: UUID, secret: Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{43}$")], app: App) -> Response:
-    body = calendar.feed(user_id, app.feed_bookings(user_id, secret), app.now())
+    body = calendar.feed(user_id, app.feed_bookings(user_id, secret), app.now(), app.place_of)
     return Response(body, media_type="text/calendar; charset=utf-8",
                     headers={"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"})
 

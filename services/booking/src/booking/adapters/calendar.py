@@ -8,6 +8,7 @@ UTC; the app shows them in its own zone."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -26,7 +27,8 @@ def _status(booking: Booking, occurrence: dict[str, object]) -> str:
     return "CONFIRMED"
 
 
-def feed(user_id: UUID, bookings: list[Booking], now: datetime) -> bytes:
+def feed(user_id: UUID, bookings: list[Booking], now: datetime,
+         place_of: Callable[[UUID, str | None], str | None]) -> bytes:
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
@@ -46,7 +48,8 @@ def feed(user_id: UUID, bookings: list[Booking], now: datetime) -> bytes:
             title = booking.title or "Tutoring session"
             event.add("summary", f"{title} ({'teaching' if role == 'tutor' else 'learning'})")
             event.add("status", _status(booking, o))
-            event.add("location", booking.place if booking.mode == "in_person" and booking.place else "Online")
+            place = place_of(booking.tutor_id, booking.place) if booking.mode == "in_person" else None
+            event.add("location", place or ("Online" if booking.mode != "in_person" else "In person"))
             event.add("description", f"Booking {booking.id}, session {o['occurrence'] + 1} of "
                                      f"{len(booking.occurrences)} ({booking.kind}, {booking.mode}).")
             event.add("transp", "OPAQUE")
