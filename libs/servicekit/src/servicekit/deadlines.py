@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -87,10 +87,13 @@ class Deadlines:
     fire: Fire
     clock: Clock = field(default=lambda: datetime.now(UTC))
     poll_interval: float = 1.0
+    #: The stored topics ``schedule`` can set deadlines for (empty: every event is read).
+    topics: Sequence[str] = ()
     stats: DeadlineStats = field(default_factory=DeadlineStats)
 
     def __post_init__(self) -> None:
-        self.projection = LocalProjection(self.app, self.db, f"deadlines:{self.name}", DDL, self._apply)
+        self.projection = LocalProjection(self.app, self.db, f"deadlines:{self.name}", DDL, self._apply,
+                                          topics=self.topics)
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None

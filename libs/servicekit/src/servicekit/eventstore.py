@@ -80,6 +80,21 @@ def retry_on_conflict(attempts: int = 10) -> Callable[[Callable[P, R]], Callable
     return wrap
 
 
+def event_topics(*aggregates: type) -> list[str]:
+    """The stored topics of these aggregates' events: what a projection of a few kinds of
+    event filters the notification log by."""
+    from eventsourcing.utils import get_topic
+
+    topics: list[str] = []
+    for aggregate in aggregates:
+        base = getattr(aggregate, "Event", None)
+        for name in dir(aggregate):
+            value = getattr(aggregate, name, None)
+            if isinstance(value, type) and base is not None and issubclass(value, base) and value is not base:
+                topics.append(get_topic(value))
+    return sorted(set(topics))
+
+
 class PostgresFactory(_PostgresFactory):
     """eventsourcing's PostgreSQL persistence, given the connection parameters it does not
     take itself: its ``POSTGRES_*`` settings are host, port, user, password and database

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from servicekit.database import Cursor, Database
@@ -31,8 +31,11 @@ Apply = Callable[[Cursor, Any], None]
 
 class LocalProjection:
     def __init__(self, app: ServiceApplication, db: Database, name: str, ddl: list[str], apply: Apply,
-                 batch_size: int = 500, poll_interval: float = 0.2) -> None:
+                 batch_size: int = 500, poll_interval: float = 0.2, topics: Sequence[str] = ()) -> None:
         self.app = app
+        #: Only events of these stored topics are read and applied (all when empty): a view of
+        #: a few kinds of event need not decode every other one (``eventstore.event_topics``).
+        self.topics = list(topics)
         self.db = db
         self.name = name
         self.apply = apply
@@ -60,11 +63,17 @@ class LocalProjection:
                             "ON CONFLICT DO NOTHING", (self.name,))
                 cur.execute("SELECT position FROM projection_position WHERE name = %s FOR UPDATE", (self.name,))
                 position = int(cur.fetchone()[0])
-                batch = self.app.recorder.select_notifications(start=position, limit=self.batch_size,
-                                                               inclusive_of_start=False)
+                # Filtered, the position moves past what was scanned, not only past what matched
+                # (else every catch-up would scan the same unmatched rows again). Ids up to the
+                # maximum read first are all committed: inserts hold the table's lock to commit.
+                top = self.app.recorder.max_notification_id() if self.topics else None
+                batch = self.app.recorder.select_notifications(start=position, limit=self.batch_size, stop=top,
+                                                               topics=self.topics, inclusive_of_start=False)
                 for note in batch:
                     self.apply(cur, self.app.mapper.to_domain_event(note))
                     position = note.id
+                if top is not None and len(batch) < self.batch_size:
+                    position = max(position, top)
                 cur.execute("UPDATE projection_position SET position = %s WHERE name = %s", (position, self.name))
             self.position = position
             applied += len(batch)

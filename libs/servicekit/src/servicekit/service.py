@@ -147,21 +147,22 @@ class Assembly(Generic[S]):
         return reaction
 
     def projects_own(self, app: ServiceApplication, name: str, ddl: list[str],
-                     apply: Callable[[Cursor, Any], None]) -> LocalProjection:
+                     apply: Callable[[Cursor, Any], None], topics: Sequence[str] = ()) -> LocalProjection:
         """A read model of the service's own events, kept in the background (read-your-writes
-        with ``wait_for``)."""
-        projection = LocalProjection(app, self.db, name, ddl, apply)
+        with ``wait_for``); ``topics``: only the stored events it applies are read."""
+        projection = LocalProjection(app, self.db, name, ddl, apply, topics=topics)
         self.workers.append(projection)
         self.projections.append(projection)
         return projection
 
     def deadlines(self, app: ServiceApplication, schedule: Schedule, fire: Fire, name: str = "main",
-                  clock: Clock | None = None) -> Deadlines:
+                  clock: Clock | None = None, topics: Sequence[str] = ()) -> Deadlines:
         """Deadlines set by ``app``'s own events (``schedule``) and acted on when due
-        (``fire``), by whichever replica is alive then: see :mod:`servicekit.deadlines`."""
+        (``fire``), by whichever replica is alive then: see :mod:`servicekit.deadlines`.
+        ``topics``: the stored events ``schedule`` can answer (the others are not read)."""
         extra: dict[str, Any] = {"clock": clock} if clock is not None else {}
         deadlines = Deadlines(self.db, app, name, schedule, fire,
-                              poll_interval=self.settings.deadline_poll_seconds, **extra)
+                              poll_interval=self.settings.deadline_poll_seconds, topics=topics, **extra)
         self.workers += [deadlines.projection, deadlines]
         self.projections.append(deadlines.projection)
         self.deadline_sets.append(deadlines)

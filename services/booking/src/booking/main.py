@@ -6,11 +6,13 @@ a calendar feed per user. Publishes `booking.events`; reacts to `identity.events
 from __future__ import annotations
 
 from booking.adapters.disputes import DDL as DISPUTE_QUEUE
-from booking.adapters.disputes import DisputeQueue, apply
+from booking.adapters.disputes import TOPICS, DisputeQueue, apply
 from booking.application import BookingApplication
+from booking.domain.booking import Booking
 from booking.http import ROUTERS
 from booking.settings import BookingSettings
 from booking.translate import Translator
+from servicekit.eventstore import event_topics
 from servicekit.service import Assembly, Service
 from servicekit.subscriber import AggregateReaction
 from servicekit.vault import PersonalDataVault
@@ -23,9 +25,9 @@ def assemble(svc: Assembly[BookingSettings]) -> None:
     svc.publishes(app, Translator(app))
     svc.reacts_to("identity.events", "catalog.events", "ledger.events", "sessions.events",
                   reaction=AggregateReaction(app, app.react))
-    deadlines = svc.deadlines(app, app.deadlines_of, app.fire, clock=app.now)
+    deadlines = svc.deadlines(app, app.deadlines_of, app.fire, clock=app.now, topics=event_topics(Booking))
     queue = DisputeQueue(svc.db)
-    queue.projection = svc.projects_own(app, "dispute_queue", DISPUTE_QUEUE, apply)
+    queue.projection = svc.projects_own(app, "dispute_queue", DISPUTE_QUEUE, apply, topics=TOPICS)
     svc.provide(booking=app, deadlines=deadlines, disputes=queue)
 
 

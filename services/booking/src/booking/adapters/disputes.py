@@ -13,6 +13,7 @@ from uuid import UUID
 from booking.domain.booking import Booking
 from booking.domain.errors import Invalid
 from servicekit.database import Cursor, Database
+from servicekit.eventstore import event_topics
 from servicekit.projection import LocalProjection
 
 DDL = [
@@ -41,6 +42,10 @@ class QueuedDispute:
     reason_code: str
     opened_at: datetime
     decide_by: datetime
+
+
+#: The stored events the queue is made of (the projection reads no other).
+TOPICS = [t for t in event_topics(_B) if t.endswith((".DisputeOpened", ".DisputeResolved"))]
 
 
 def apply(cur: Cursor, e: Any) -> None:
