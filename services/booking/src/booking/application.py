@@ -27,7 +27,7 @@ from alphapeer_contracts import ledger as led
 from alphapeer_contracts import sessions as ses
 from alphapeer_contracts.base import IntegrationEvent
 from booking.domain import wallclock
-from booking.domain.availability import Availability, Slot, rules_of
+from booking.domain.availability import Availability, Slot
 from booking.domain.booking import Booking
 from booking.domain.commands import (
     AvailabilityRules,
@@ -677,6 +677,3 @@ class BookingApplication(ServiceApplication):
         self._consequences(unit, booking, before)
         self._save(unit)
 
-
-def availability_rules(availability: Availability) -> AvailabilityRules:
-    return rules_of(availability.rules)

@@ -17,7 +17,7 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from booking.domain import wallclock
-from booking.domain.commands import AvailabilityRules, DatedException, DayWindow, WeeklyWindow
+from booking.domain.commands import AvailabilityRules
 from booking.domain.errors import Invalid
 
 NAMESPACE = UUID("0b1d7c1e-54a4-4d6f-9a55-3f2b5f8e9a01")
@@ -76,18 +76,6 @@ def rules_record(rules: AvailabilityRules) -> dict[str, Any]:
         "group_capacity": rules.group_capacity,
         "place": rules.place,
     }
-
-
-def rules_of(record: dict[str, Any]) -> AvailabilityRules:
-    return AvailabilityRules(
-        time_zone=record["time_zone"],
-        weekly=tuple(WeeklyWindow(w["weekday"], w["start"], w["end"]) for w in record["weekly"]),
-        exceptions=tuple(DatedException(date.fromisoformat(x["date"]),
-                                        tuple(DayWindow(w["start"], w["end"]) for w in x["windows"]))
-                         for x in record["exceptions"]),
-        buffer_minutes=record["buffer_minutes"], min_notice_minutes=record["min_notice_minutes"],
-        horizon_days=record["horizon_days"], slot_step_minutes=record["slot_step_minutes"],
-        instant_book=record["instant_book"], group_capacity=record["group_capacity"], place=record.get("place"))
 
 
 class Availability(Aggregate):
