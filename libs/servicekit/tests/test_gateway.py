@@ -277,7 +277,7 @@ def test_commands_are_decided_again_after_a_conflict() -> None:
 
 async def test_past_its_places_a_gateway_answers_503_with_retry_after_and_probes_still_pass(
         tmp_path: Path, postgres_url: str, pg_schema: str) -> None:
-    """Admission control: two places, four waiting per place for 0.3 s. Of 14 requests at
+    """Admission control: two places, four waiting per place for 1 s. Of 14 requests at
     once, 2 are served, 8 wait (and are served as places free up, or time out with a 503),
     the 4 past the queue are answered 503 at once; nothing is a 500, and the probe answers
     while every place is taken."""
@@ -286,7 +286,7 @@ async def test_past_its_places_a_gateway_answers_503_with_retry_after_and_probes
     import httpx
 
     settings = ServiceSettings(service_name="demo", data_dir=tmp_path, database_url=postgres_url,
-                               database_schema=pg_schema, http_max_in_flight=2, http_admission_wait_seconds=0.3)
+                               database_schema=pg_schema, http_max_in_flight=2, http_admission_wait_seconds=1.0)
     db = Database(settings)
     close_later(db)
     app = create_gateway(settings, db, title="demo", description="demo", verifier=StaticVerifier())  # type: ignore[arg-type]
@@ -299,7 +299,10 @@ async def test_past_its_places_a_gateway_answers_503_with_retry_after_and_probes
 
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://demo") as http:
         calls = [asyncio.create_task(http.get("/slow")) for _ in range(14)]
-        await asyncio.sleep(0.1)
+        for _ in range(50):  # until the ones past the queue are answered (well within the wait)
+            await asyncio.sleep(0.01)
+            if sum(c.done() for c in calls) >= 4:
+                break
         assert (await http.get("/healthz")).status_code == 200  # every place taken, the probe passes
         early = [c for c in calls if c.done()]
         assert len(early) == 4  # past the queue: refused at once
@@ -308,7 +311,7 @@ async def test_past_its_places_a_gateway_answers_503_with_retry_after_and_probes
             assert r.status_code == 503 and r.headers["retry-after"] == "1"
             assert r.headers["content-type"].startswith("application/problem+json")
             assert r.json()["title"] == "Overloaded"
-        await asyncio.sleep(0.4)  # the 8 waiting time out
+        await asyncio.sleep(1.1)  # the 8 waiting time out
         release.set()
         answers = [(await c).status_code for c in calls]
         assert sorted(answers) == [200, 200] + [503] * 12

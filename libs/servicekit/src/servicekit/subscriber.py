@@ -77,6 +77,21 @@ class ReactionStats:
     #: Attempts that raised (retried, redelivered or dead-lettered by the subscriber).
     failures: int = 0
 
+    def count(self, apply: Callable[[], list[bool]]) -> list[bool]:
+        """Runs a batch's ``apply`` (True per event applied, False per one seen before) and
+        counts what it did, or that it raised."""
+        try:
+            applied = apply()
+        except Exception:
+            self.failures += 1
+            raise
+        self.applied += sum(applied)
+        self.duplicates += len(applied) - sum(applied)
+        return applied
+
+
+Item = tuple[IntegrationEvent, Delivery]
+
 
 class Reaction(Protocol):
     def __call__(self, event: IntegrationEvent, delivery: Delivery) -> bool:
@@ -114,22 +129,18 @@ class AggregateReaction:
         return applied
 
     def apply_many(self, items: Sequence[Item]) -> list[bool]:
-        """A batch in one unit of work of the event store: one transaction, writers
+        """A batch as a :class:`BatchReaction` decides one: one unit of work, writers
         serialized from its start (so no decision meets a conflict), a tracking row per
         event. Each event is decided in its consumer span on the state the ones before it
-        left (``find`` sees what this unit saved). Any failure writes nothing; the
-        subscriber then applies the batch one event at a time."""
-        try:
-            with self.app.unit_of_work() as unit:
-                fresh = unit.track_many([(d.upstream, d.position) for _, d in items])
-                for event, delivery in each([item for item, new in zip(items, fresh, strict=True) if new]):
-                    unit.save(*self.decide(event, delivery))
-        except Exception:
-            self.stats.failures += 1
-            raise
-        self.stats.applied += sum(fresh)
-        self.stats.duplicates += len(fresh) - sum(fresh)
-        return fresh
+        left (``find`` reads through the unit). Any failure writes nothing; the subscriber
+        then applies the batch one event at a time."""
+        def decide_each(unit: UnitOfWork, todo: list[Item]) -> None:
+            for event, delivery in each(todo):
+                unit.save(*self.decide(event, delivery))
+
+        batch = BatchReaction(self.app, decide_each)
+        batch.stats = self.stats
+        return batch.apply_many(items)
 
     def _react(self, event: IntegrationEvent, delivery: Delivery) -> bool:
         for attempt in range(self.attempts):
@@ -168,14 +179,7 @@ class ProjectionReaction:
         applied (tracked) changes nothing. All or nothing. Each event is applied in its own
         consumer span, a child of the span that published it, so a batch never breaks a
         trace (the batch's own span links to them all)."""
-        try:
-            applied = self._apply_many(items)
-        except Exception:
-            self.stats.failures += 1
-            raise
-        self.stats.applied += sum(applied)
-        self.stats.duplicates += len(applied) - sum(applied)
-        return applied
+        return self.stats.count(lambda: self._apply_many(items))
 
     def _apply_many(self, items: list[tuple[IntegrationEvent, Delivery]]) -> list[bool]:
         applied = []
@@ -193,9 +197,6 @@ class ProjectionReaction:
                     self.apply(cur, event, delivery)
                     applied.append(True)
         return applied
-
-
-Item = tuple[IntegrationEvent, Delivery]
 
 
 class BatchReaction:
@@ -229,17 +230,14 @@ class BatchReaction:
 
     def apply_many(self, items: Sequence[Item]) -> list[bool]:
         """All ``items`` in one transaction; False for each one processed before."""
-        try:
-            with self.app.unit_of_work() as unit:
-                fresh = unit.track_many([(self._upstream(d), d.position) for _, d in items])
-                todo = [item for item, new in zip(items, fresh, strict=True) if new]
-                if todo:
-                    self.decide(unit, todo)
-        except Exception:
-            self.stats.failures += 1
-            raise
-        self.stats.applied += sum(fresh)
-        self.stats.duplicates += len(fresh) - sum(fresh)
+        return self.stats.count(lambda: self._apply_many(items))
+
+    def _apply_many(self, items: Sequence[Item]) -> list[bool]:
+        with self.app.unit_of_work() as unit:
+            fresh = unit.track_many([(self._upstream(d), d.position) for _, d in items])
+            todo = [item for item, new in zip(items, fresh, strict=True) if new]
+            if todo:
+                self.decide(unit, todo)
         return fresh
 
     def _upstream(self, delivery: Delivery) -> str:

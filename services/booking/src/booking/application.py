@@ -676,4 +676,3 @@ class BookingApplication(ServiceApplication):
             booking.move_deadline(int(rest[0]), now)
         self._consequences(unit, booking, before)
         self._save(unit)
-
