@@ -34,10 +34,17 @@ def test_protected_routes_declare_the_bearer_scheme_and_public_ones_none(
     for path, item in document["paths"].items():
         for method, operation in item.items():
             declared = bool(operation.get("security"))
-            # Called without a token: a protected route answers 401, a public one anything else.
+            # Called without a token: a protected route answers 401, a public one anything else —
+            # except a provider's webhook, public but signed, which documents its own 401.
             concrete = path.replace("{", "").replace("}", "")
             response = client.request(method.upper(), concrete)
-            assert (response.status_code == 401) == declared, f"{method.upper()} {path}: {response.status_code}"
+            where = f"{method.upper()} {path}: {response.status_code}"
+            if declared:
+                assert response.status_code == 401, where
+            elif "401" in operation["responses"]:  # signed by a provider: its own answer, never a crash
+                assert response.status_code < 500, where
+            else:
+                assert response.status_code != 401, where
 
 
 @pytest.mark.parametrize("service", SERVICES)

@@ -5,7 +5,6 @@ fired by ``h.fire(at)`` rather than by waiting."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -24,7 +23,7 @@ from alphapeer_contracts import sessions as ses
 from booking.application import BookingApplication
 from booking.main import build
 from booking.settings import BookingSettings
-from servicekit.testing import ISSUER, Feed
+from servicekit.testing import ISSUER, Feed, fire_deadlines
 
 #: Monday 6 January 2031, 08:00 UTC (09:00 in Berlin): the tests' "now" unless moved.
 T0 = datetime(2031, 1, 6, 8, 0, tzinfo=UTC)
@@ -137,18 +136,7 @@ class Booking:
         """Move the clock to ``at`` and act on every deadline due then."""
         if at is not None:
             self.clock.now = at
-        fired = 0
-        deadline = time.monotonic() + 20
-        # A deadline's event may set another that is already due; the service's own worker may
-        # be firing one right now (it skips rows another holds): done when none is overdue.
-        while True:
-            self.deadlines.catch_up()
-            fired += self.deadlines.fire_due(self.clock())
-            self.deadlines.catch_up()
-            if self.deadlines.overdue(self.clock()) == 0:
-                return fired
-            assert time.monotonic() < deadline, f"deadlines still overdue: {self.deadlines.pending()}"
-            time.sleep(0.02)
+        return fire_deadlines(self.deadlines, self.clock())
 
     def public_events(self, booking_id: str | UUID | None = None) -> list[Any]:
         """What the outbox would publish on booking.events, in order."""

@@ -4,6 +4,7 @@ a script renamed ``cv.pdf`` is refused, and so is a PDF declared as ``image/png`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from servicekit.errors import Invalid
 
@@ -83,3 +84,17 @@ def check_upload(data: bytes, filename: str, declared: str | None, *, allowed_ki
     if declared and declared.split(";")[0].strip() not in (actual.content_type, "application/octet-stream"):
         raise UploadRejected(f"declared as {declared} but the content is {actual.content_type}")
     return actual
+
+
+async def capped_body(request: Any, limit: int) -> bytes:
+    """A request's raw body (a provider's webhook, read before parsing to check its
+    signature), refused unread past ``limit`` bytes: 413 naming ``body``."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise UploadRejected(f"must be at most {limit} bytes", status=413, field="body")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise UploadRejected(f"must be at most {limit} bytes", status=413, field="body")
+    return bytes(body)

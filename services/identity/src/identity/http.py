@@ -69,7 +69,7 @@ from identity.settings import IdentitySettings
 from servicekit.auth import Principal, current_principal, require_roles, require_self_or_roles
 from servicekit.bodies import Uuid
 from servicekit.errors import Forbidden
-from servicekit.uploads import UploadRejected
+from servicekit.uploads import capped_body
 
 log = logging.getLogger(__name__)
 
@@ -412,18 +412,6 @@ def start_background_check(user_id: UserId, _: Staff, app: App) -> BackgroundChe
 WEBHOOK_MAX_BYTES = 256 * 1024
 
 
-async def _capped_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise UploadRejected(f"must be at most {limit} bytes", status=413, field="body")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise UploadRejected(f"must be at most {limit} bytes", status=413, field="body")
-    return bytes(body)
-
-
 @checks.post("/{provider}/webhooks", response_model=WebhookReceived,
              summary="A background-check provider reports on a check (public: the provider signs the body, "
                      "Checkr with X-Checkr-Signature)", responses=answers(401, 404, 413, 422))
@@ -431,7 +419,7 @@ async def background_check_webhook(
     provider: Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[a-z0-9_-]+$")],
     request: Request, app: App,
 ) -> WebhookReceived:
-    body = await _capped_body(request, WEBHOOK_MAX_BYTES)
+    body = await capped_body(request, WEBHOOK_MAX_BYTES)
     result = await run_in_threadpool(app.receive_background_check_report, provider, body, dict(request.headers))
     return WebhookReceived.model_validate({"result": result})
 

@@ -1,0 +1,3 @@
+from sessions.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Sessions's domain: aggregates, value rules and refusals; no framework, no contracts."""

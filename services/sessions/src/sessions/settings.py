@@ -1,0 +1,75 @@
+"""Sessions' settings: the common ``ALPHAPEER_*`` scheme plus the institution's attendance
+rules and the video provider (``ALPHAPEER_SESSIONS_*``)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from pydantic import Field, SecretStr, model_validator
+
+from servicekit.settings import ServiceSettings
+from sessions.domain.attendance import Limits, Rules
+
+
+class SessionsSettings(ServiceSettings):
+    service_name: str = "sessions"
+    http_port: int = 8006
+    #: Both sides present together for this share of the scheduled time (basis points): it took place.
+    sessions_attendance_share: int = Field(default=5000, ge=0, le=10000)
+    #: A side that never came this many minutes after the start, while the other did: a no-show.
+    sessions_no_show_grace_minutes: int = Field(default=15, ge=0, le=240)
+    #: Sessions that neither attendance nor both sides closed are closed this long after their end.
+    sessions_close_hours: int = Field(default=24, ge=1, le=24 * 14)
+    #: Joining and in-person check-in open this many minutes before the start.
+    sessions_early_minutes: int = Field(default=15, ge=0, le=240)
+    #: A LiveKit room is made this many minutes before the start.
+    sessions_room_lead_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    #: A join token is good for this many minutes (ask again to rejoin later).
+    sessions_token_minutes: int = Field(default=10, ge=1, le=240)
+    #: An empty room closes after this many seconds.
+    sessions_empty_room_seconds: int = Field(default=600, ge=30)
+    #: Recordings are deleted this many days after they end.
+    sessions_recording_retention_days: int = Field(default=30, ge=1, le=3650)
+    sessions_chat_max_chars: int = Field(default=2000, ge=1, le=20000)
+    sessions_file_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    #: Where chat files are kept (a folder; default <data dir>/sessions-files).
+    sessions_files_dir: Path | None = None
+    #: LiveKit: the URL clients connect to (wss://…), the API's URL when it differs, key and secret.
+    #: Unset: no video rooms; an online session carries the meeting link its tutor sets.
+    sessions_livekit_url: str = ""
+    sessions_livekit_api_url: str = ""
+    sessions_livekit_api_key: str = ""
+    sessions_livekit_api_secret: SecretStr = SecretStr("")
+    #: Signs in-person check-in codes; empty: derived from ALPHAPEER_KEY_WRAPPING_SECRET.
+    sessions_check_in_secret: SecretStr = SecretStr("")
+
+    @model_validator(mode="after")
+    def _livekit_complete(self) -> SessionsSettings:
+        given = [bool(self.sessions_livekit_url), bool(self.sessions_livekit_api_key),
+                 bool(self.sessions_livekit_api_secret.get_secret_value())]
+        if any(given) and not all(given):
+            raise ValueError("LiveKit needs ALPHAPEER_SESSIONS_LIVEKIT_URL, ALPHAPEER_SESSIONS_LIVEKIT_API_KEY and "
+                             "ALPHAPEER_SESSIONS_LIVEKIT_API_SECRET together")
+        return self
+
+    @property
+    def rules(self) -> Rules:
+        return Rules(share_bps=self.sessions_attendance_share, grace_minutes=self.sessions_no_show_grace_minutes,
+                     close_hours=self.sessions_close_hours, early_minutes=self.sessions_early_minutes)
+
+    @property
+    def check_in_key(self) -> bytes:
+        secret = self.sessions_check_in_secret.get_secret_value() or self.key_wrapping_secret.get_secret_value()
+        return hashlib.sha256(f"alphapeer-sessions-check-in:{secret}".encode()).digest()
+
+    @property
+    def files_dir(self) -> Path:
+        return self.sessions_files_dir or self.data_dir / "sessions-files"
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(token_minutes=self.sessions_token_minutes, room_lead_minutes=self.sessions_room_lead_minutes,
+                      empty_room_seconds=self.sessions_empty_room_seconds,
+                      retention_days=self.sessions_recording_retention_days,
+                      chat_max_chars=self.sessions_chat_max_chars, file_max_bytes=self.sessions_file_max_bytes)
