@@ -138,13 +138,17 @@ class LocalLiveKit:
         return self.send(self.event("participant_left", room, identity=identity, at=at))
 
     def egress_ended(self, egress_id: str, at: datetime | None = None, failed: bool = False) -> httpx.Response:
+        return self.send(self.finish_egress(egress_id, at, failed))
+
+    def finish_egress(self, egress_id: str, at: datetime | None = None, failed: bool = False) -> webhook.WebhookEvent:
+        """The egress ends (its file written, unless ``failed``): the ``egress_ended`` webhook."""
         info = self.egresses[egress_id]
         info.status = eg.EgressStatus.EGRESS_FAILED if failed else eg.EgressStatus.EGRESS_COMPLETE
         info.ended_at = time.time_ns()
         if not failed:
             path = info.room_composite.file_outputs[0].filepath if info.room_composite.file_outputs else "out.mp4"
             info.file_results.append(eg.FileInfo(filename=path, location=f"s3://recordings/{path}", size=1024))
-        return self.send(self.event("egress_ended", info.room_name, egress=info, at=at))
+        return self.event("egress_ended", info.room_name, egress=info, at=at)
 
     # -- serving -------------------------------------------------------------------------
 
