@@ -1,5 +1,5 @@
-"""The marketplace as real processes: identity, catalog, booking and ledger on one broker and
-one PostgreSQL, with a driver that acts as its users do over HTTP (staff, tutors, learners).
+"""The marketplace as real processes: identity, catalog, booking and ledger (and, when asked,
+sessions) on one broker and one PostgreSQL, with a driver that acts as its users do over HTTP (staff, tutors, learners).
 Used by the booking system tests, the crash tests and the saga benchmark (`bench/booking_saga.py`).
 
 The saga's hops are Kafka consumers; on the local broker a fetch is held for its whole
@@ -38,7 +38,8 @@ class Stack:
     """The four services as OS processes; ``restart`` and ``kill`` for the crash tests."""
 
     def __init__(self, postgres_url: str, bootstrap: str, workdir: Path, schema: str | None = None,
-                 fetch_wait_ms: int = SAGA_FETCH_WAIT_MS, extra: dict[str, dict[str, str]] | None = None) -> None:
+                 fetch_wait_ms: int = SAGA_FETCH_WAIT_MS, extra: dict[str, dict[str, str]] | None = None,
+                 sessions: bool = False) -> None:
         base = schema or f"mkt_{uuid.uuid4().hex[:8]}"
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
@@ -55,6 +56,8 @@ class Stack:
             "booking": {"ALPHAPEER_KAFKA_FETCH_MAX_WAIT_MS": str(fetch_wait_ms)},
             "ledger": {"ALPHAPEER_KAFKA_FETCH_MAX_WAIT_MS": str(fetch_wait_ms)},
         }
+        if sessions:
+            own["sessions"] = {"ALPHAPEER_KAFKA_FETCH_MAX_WAIT_MS": str(fetch_wait_ms)}
         self.procs: dict[str, ServiceProcess] = {}
         for name, env in own.items():
             self.procs[name] = ServiceProcess(
@@ -68,10 +71,11 @@ class Stack:
     def start(self) -> Stack:
         identity = self.procs["identity"].start()
         jwks = f"{identity.url}/.well-known/jwks.json"
-        for name in ("catalog", "booking", "ledger"):
+        others = [name for name in self.procs if name != "identity"]
+        for name in others:
             self.procs[name].env["ALPHAPEER_JWKS_URL"] = jwks
             self.procs[name].start(wait=False)
-        for name in ("catalog", "booking", "ledger"):
+        for name in others:
             self.procs[name].wait_ready()
         return self
 
@@ -88,11 +92,12 @@ class Stack:
 
 
 @contextmanager
-def running(postgres_url: str, workdir: Path) -> Iterator[Market]:
-    """A broker of its own and the four services on it, driven as their users would."""
+def running(postgres_url: str, workdir: Path, **options: Any) -> Iterator[Market]:
+    """A broker of its own and the services on it (``options``: Stack's), driven as
+    their users would."""
     broker = Broker(port=devstack.free_port(), log=workdir / "broker.log")
     broker.start()
-    stack = Stack(postgres_url, broker.bootstrap, workdir)
+    stack = Stack(postgres_url, broker.bootstrap, workdir, **options)
     try:
         stack.start()
         yield Market(stack)

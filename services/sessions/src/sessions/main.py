@@ -25,7 +25,8 @@ def assemble(svc: Assembly[SessionsSettings]) -> None:
     video = LiveKit(s.sessions_livekit_url, s.sessions_livekit_api_key, secret,
                     api_url=s.sessions_livekit_api_url) if s.sessions_livekit_url else NoVideo()
     app = svc.event_store(SessionsApplication, rules=s.rules, sealer=PersonalDataVault(svc.db), video=video,
-                          files=LocalBlobStore(s.files_dir), check_in_key=s.check_in_key, limits=s.limits)
+                          files=LocalBlobStore(s.files_dir), check_in_key=s.check_in_key, limits=s.limits,
+                          clock=s.now)
     svc.publishes(app, Translator(app))
     svc.reacts_to("booking.events", "identity.events", reaction=AggregateReaction(app, app.react))
     deadlines = svc.deadlines(app, app.deadlines_of, app.fire, clock=app.now, topics=event_topics(Session))
