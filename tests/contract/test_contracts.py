@@ -142,7 +142,7 @@ def sample(cls: Any) -> dict[str, Any]:
 
 
 #: Values for string fields whose pattern a plain word cannot meet.
-_PATTERNS = {"^v1": SEALED, "^[A-Z]{3}$": "XAP", "^(([01]": "09:00"}
+_PATTERNS = {"^v1": SEALED, "^[A-Z]{3}$": "XAP", "^(([01]": "09:00", "^[A-Z2-7]{4}(-": "ABCD-EFGH-JK23"}
 
 
 def _value(ann: Any, metadata: list[Any], name: str) -> Any:
@@ -172,7 +172,8 @@ def _value(ann: Any, metadata: list[Any], name: str) -> Any:
         return True
     if ann in (int, float):
         low = next((m.ge for m in metadata if getattr(m, "ge", None) is not None), 2)
-        return max(2, low)
+        high = next((m.le for m in metadata if getattr(m, "le", None) is not None), None)
+        return max(2, low) if high is None else min(max(2, low), high)
     pattern = next((m.pattern for m in metadata if getattr(m, "pattern", None)), "") or ""
     for prefix, value in _PATTERNS.items():
         if pattern.startswith(prefix):

@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from alphapeer_contracts import booking as bk
 from alphapeer_contracts import catalog as cat
 from alphapeer_contracts import identity as idc
+from alphapeer_contracts import reputation as rep
 from matching.domain.query import DAYS
 from matching.main import build
 from matching.settings import MatchingSettings
@@ -70,6 +71,16 @@ class Matching:
             exceptions=[bk.DatedException(date=d, windows=[bk.DayWindow(**window(w)) for w in ws])
                         for d, ws in (exceptions or {}).items()],
             min_notice_minutes=min_notice_minutes, horizon_days=horizon_days, occurred_at=now()), position=position)
+
+    def standing(self, tutor: UUID, rating_sum: float, rating_count: int, completed: int = 0, missed: int = 0,
+                 version: int = 1) -> bool:
+        """Reputation's TutorReputationChanged for ``tutor`` (the rating as reputation shows it is
+        beside the point here: matching ranks by its own Bayesian average of the sums)."""
+        return self.send(rep.TutorReputationChanged(
+            tutor_id=tutor, standing_version=version, rating=min(5.0, rating_sum / max(rating_count, 1)),
+            rating_sum=rating_sum, rating_count=rating_count, sessions_completed=completed, sessions_missed=missed,
+            cancellations=0, reliability=1.0, minutes_taught=60 * completed, on_probation=False,
+            occurred_at=now()))
 
     def tutor(self, name: str, verified: bool = False) -> UUID:
         uid = uuid.uuid4()

@@ -109,13 +109,15 @@ def test_search_needs_a_signed_in_caller(feed: Feed) -> None:
 def test_sort_by_rating_uses_the_bayesian_average(feed: Feed) -> None:
     one_review, many, unrated = feed.tutor("One"), feed.tutor("Many"), feed.tutor("Unrated")
     lids = {t: feed.listing(t) for t in (one_review, many, unrated)}
-    with feed.db.transaction() as cur:  # what reputation's projection will write
-        for tutor, total, count in ((one_review, 5.0, 1), (many, 4.7 * 40, 40)):
-            cur.execute("INSERT INTO tutor_signals (tutor_id, rating_sum, rating_count) VALUES (%s, %s, %s)",
-                        (str(tutor), total, count))
-        cur.execute("INSERT INTO changes (kind, key) VALUES ('signal', 'x')")
+    assert feed.standing(one_review, 5.0, 1)
+    assert feed.standing(many, 4.7 * 40, 40, version=2)
     # 4.7 from 40 reviews outranks a single 5-star review, which outranks no reviews at all.
     assert ids(search(feed, sort="rating")) == [str(lids[many]), str(lids[one_review]), str(lids[unrated])]
+    # An older standing delivered late (a dead letter replayed) never overwrites a newer one.
+    assert feed.standing(many, 1.0 * 40, 40, version=1)
+    assert ids(search(feed, sort="rating"))[0] == str(lids[many])
+    assert feed.standing(many, 1.0 * 40, 40, version=3)  # a newer one does
+    assert ids(search(feed, sort="rating"))[-1] == str(lids[many])
 
 
 def test_available_in_a_time_window_uses_bookings_availability(feed: Feed) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from alphapeer_contracts import booking as bk
 from alphapeer_contracts import catalog as cat
 from matching.adapters.embedding import Embedder
 from matching.settings import MatchingSettings
@@ -128,15 +129,11 @@ def test_new_tutors_who_fit_get_a_reserved_place(feed: Feed) -> None:
 
 def test_reputation_and_availability_plug_in(feed: Feed) -> None:
     feed.at(datetime(2027, 5, 3, 9, 0, tzinfo=UTC))  # a Monday
-    db = feed.db
     rated, plain = feed.tutor("Rated"), feed.tutor("Plain")
     for t in (rated, plain):
         feed.listing(t, subject=ALGEBRA, bio="Quadratic equations.", age_days=100)
-    # What reputation's projection will write, written here directly.
-    with db.transaction() as cur:
-        cur.execute("INSERT INTO tutor_signals (tutor_id, rating_sum, rating_count, sessions_completed,"
-                    " sessions_missed) VALUES (%s, %s, %s, %s, %s)", (str(rated), 147.0, 30, 49, 1))
-        cur.execute("INSERT INTO changes (kind, key) VALUES ('signal', %s)", (str(rated),))
+    # Reputation's standing of the rated tutor, as it publishes it.
+    assert feed.standing(rated, 147.0, 30, completed=49, missed=1)
     # Booking's AvailabilityChanged: Tuesday 17-21 in London (summer time: 16-20 UTC).
     feed.availability(rated, "Europe/London", ["tue 17:00-21:00"])
     found = recommend(feed, goal="quadratic equations", preferred_times=["tue 18:00-20:00", "sat 10:00-11:00"],
@@ -190,6 +187,20 @@ def test_peer_recommendations_follow_students_like_you(feed: Feed) -> None:
     assert found["items"][0]["display_name"] == "Teacher"
     assert found["items"][0]["components"]["collaborative"] == 1.0
     assert "1 student with choices like yours chose this tutor" in found["items"][0]["why"]
+
+
+def test_students_who_had_sessions_with_the_same_tutor_are_peers(feed: Feed) -> None:
+    tutor, teacher = feed.tutor("Tutor"), feed.tutor("Teacher")
+    geometry = course(feed, teacher, "Geometry")
+    me, peer = uuid.uuid4(), uuid.uuid4()
+    for student in (me, peer):  # both had a session with the same tutor (booking's BookingCompleted)
+        feed.send(bk.BookingCompleted(booking_id=uuid.uuid4(), tutor_id=tutor, student_id=student, occurrence=0,
+                                      listing_id=uuid.uuid4(), occurred_at=datetime.now(UTC)))
+    enrol(feed, peer, geometry)
+    feed.settle()
+    mine = feed.get("/v1/recommendations/peers", user=me).json()
+    assert mine["basis"] == "peers" and [i["title"] for i in mine["items"]] == ["Geometry"]
+    assert mine["items"][0]["why"] == "1 student who studied with the same tutors as you enrolled in this"
 
 
 def test_a_tutor_is_not_recommended_to_themselves(feed: Feed) -> None:

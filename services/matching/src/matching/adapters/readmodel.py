@@ -3,8 +3,8 @@ events (each with its tracking row, in one transaction: ``apply`` is the Project
 and the queries the in-memory directory is loaded from. Every write also appends to
 ``changes`` so each replica's directory can pick up what changed.
 
-``tutor_signals`` is written by nothing here yet: reputation's and booking's events will
-(tests write it directly, with a ``signal`` row in ``changes``)."""
+``tutor_signals`` holds each tutor's standing as reputation last published it
+(``TutorReputationChanged``: the whole of it, applied only when its version is newer)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from typing import Any
 from alphapeer_contracts import booking as bk
 from alphapeer_contracts import catalog as cat
 from alphapeer_contracts import identity as idc
+from alphapeer_contracts import reputation as rep
 from alphapeer_contracts.base import IntegrationEvent
 from matching.domain.availability import Availability, UnknownZone, clock_minutes, day_number, zone
 from matching.domain.columns import Signals
@@ -26,7 +27,7 @@ from servicekit.subscriber import Delivery
 log = logging.getLogger(__name__)
 #: What ``apply`` projects: tutors (identity), listings, courses and enrolments (catalog),
 #: tutors' availability (booking's AvailabilityChanged).
-TOPICS = ("identity.events", "catalog.events", "booking.events")
+TOPICS = ("identity.events", "catalog.events", "booking.events", "reputation.events")
 
 DDL = [
     """CREATE TABLE IF NOT EXISTS tutors (
@@ -69,8 +70,8 @@ DDL = [
         PRIMARY KEY (student_id, item_kind, item_id)
     )""",
     "CREATE INDEX IF NOT EXISTS interactions_item ON interactions (item_kind, item_id)",
-    # Reputation and reliability per tutor: written by reputation's and booking's events
-    # when those services publish them; until then every tutor has the neutral prior.
+    # Reputation and reliability per tutor, from reputation's TutorReputationChanged (a tutor
+    # it has not published yet has the neutral prior). ``version``: the standing's version.
     """CREATE TABLE IF NOT EXISTS tutor_signals (
         tutor_id TEXT PRIMARY KEY,
         rating_sum DOUBLE PRECISION NOT NULL DEFAULT 0,
@@ -78,6 +79,7 @@ DDL = [
         sessions_completed INTEGER NOT NULL DEFAULT 0,
         sessions_missed INTEGER NOT NULL DEFAULT 0
     )""",
+    "ALTER TABLE tutor_signals ADD COLUMN IF NOT EXISTS version INTEGER NOT NULL DEFAULT 0",
     # Each tutor's availability as booking last published it (AvailabilityChanged: the whole
     # of it, replacing what was there): the event's time zone, weekly windows, dated
     # exceptions, buffer, notice and horizon as JSON, and its position in booking.events, so
@@ -157,6 +159,26 @@ def apply(cur: Cursor, event: IntegrationEvent, delivery: Delivery) -> None:
             " (SELECT creator_id FROM courses WHERE course_id = %s), %s) ON CONFLICT DO NOTHING",
             (str(event.student_id), str(event.course_id), str(event.course_id), event.occurred_at.isoformat()))
         cur.execute("INSERT INTO changes (kind, key) VALUES ('interaction', %s)", (str(event.student_id),))
+    elif isinstance(event, bk.BookingCompleted):
+        # A session that took place is a choice of that tutor: students who studied with the
+        # same tutors are peers (for course suggestions and the collaborative score).
+        cur.execute(
+            "INSERT INTO interactions (student_id, item_kind, item_id, tutor_id, at) VALUES (%s, 'tutor', %s, %s, %s)"
+            " ON CONFLICT DO NOTHING",
+            (str(event.student_id), str(event.tutor_id), str(event.tutor_id), event.occurred_at.isoformat()))
+        cur.execute("INSERT INTO changes (kind, key) VALUES ('interaction', %s)", (str(event.student_id),))
+    elif isinstance(event, rep.TutorReputationChanged):
+        tutor = str(event.tutor_id)
+        cur.execute(
+            "INSERT INTO tutor_signals (tutor_id, rating_sum, rating_count, sessions_completed, sessions_missed,"
+            " version) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (tutor_id) DO UPDATE SET"
+            " rating_sum = excluded.rating_sum, rating_count = excluded.rating_count,"
+            " sessions_completed = excluded.sessions_completed, sessions_missed = excluded.sessions_missed,"
+            " version = excluded.version WHERE tutor_signals.version < excluded.version",
+            (tutor, event.rating_sum, event.rating_count, event.sessions_completed,
+             event.sessions_missed + event.cancellations, event.standing_version))
+        if cur.rowcount:
+            cur.execute("INSERT INTO changes (kind, key) VALUES ('signal', %s)", (tutor,))
     elif isinstance(event, bk.AvailabilityChanged):
         tutor = str(event.tutor_id)
         cur.execute(

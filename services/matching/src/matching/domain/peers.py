@@ -43,8 +43,9 @@ def peers(signals: Signals, student: str, limit: int = 10) -> dict[str, Any]:
         if basis == "peers":
             n = len(via[item])
             shared = sorted(courses[i]["title"] for k, i in shared_items[item] if k == "course" and i in courses)
-            why = (f"{n} student{'s' if n != 1 else ''} who also took {join(shared)} "
-                   f"enrolled in this") if shared else f"{n} students with choices like yours enrolled in this"
+            s = "s" if n != 1 else ""
+            why = (f"{n} student{s} who also took {join(shared)} enrolled in this") if shared \
+                else f"{n} student{s} who studied with the same tutors as you enrolled in this"
         else:
             n = len(by_item.get(item, ()))
             why = f"Popular: {n} student{'s' if n != 1 else ''} enrolled"

@@ -1,0 +1,1 @@
+"""Alpha Peer reputation: reviews, ratings and reliability, probation, badges and certificates."""

@@ -1,0 +1,3 @@
+from reputation.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Reputation's domain: aggregates, value rules and refusals; no framework, no contracts."""
