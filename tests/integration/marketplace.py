@@ -1,5 +1,6 @@
 """The marketplace as real processes: identity, catalog, booking and ledger (and, when asked,
-sessions) on one broker and one PostgreSQL, with a driver that acts as its users do over HTTP (staff, tutors, learners).
+sessions, reputation and matching) on one broker and one PostgreSQL, with a driver that acts
+as its users do over HTTP (staff, tutors, learners).
 Used by the booking system tests, the crash tests and the saga benchmark (`bench/booking_saga.py`).
 
 The saga's hops are Kafka consumers; on the local broker a fetch is held for its whole
@@ -39,7 +40,7 @@ class Stack:
 
     def __init__(self, postgres_url: str, bootstrap: str, workdir: Path, schema: str | None = None,
                  fetch_wait_ms: int = SAGA_FETCH_WAIT_MS, extra: dict[str, dict[str, str]] | None = None,
-                 sessions: bool = False) -> None:
+                 more: tuple[str, ...] = ()) -> None:
         base = schema or f"mkt_{uuid.uuid4().hex[:8]}"
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
@@ -56,8 +57,8 @@ class Stack:
             "booking": {"ALPHAPEER_KAFKA_FETCH_MAX_WAIT_MS": str(fetch_wait_ms)},
             "ledger": {"ALPHAPEER_KAFKA_FETCH_MAX_WAIT_MS": str(fetch_wait_ms)},
         }
-        if sessions:
-            own["sessions"] = {"ALPHAPEER_KAFKA_FETCH_MAX_WAIT_MS": str(fetch_wait_ms)}
+        for name in more:  # e.g. sessions, reputation, matching: the whole loop
+            own[name] = {"ALPHAPEER_KAFKA_FETCH_MAX_WAIT_MS": str(fetch_wait_ms)}
         self.procs: dict[str, ServiceProcess] = {}
         for name, env in own.items():
             self.procs[name] = ServiceProcess(

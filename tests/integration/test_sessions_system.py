@@ -1,10 +1,11 @@
-"""The loop from a booking to the tutor's pay, through the sessions service, as real processes
-(identity, catalog, booking, ledger, sessions) on the broker and PostgreSQL, with LiveKit's
-side played by a local server that speaks its Twirp API and signs its webhooks as LiveKit does:
-book → credits held → confirmed → a session with a room → tokens for its participants only →
-joined (signed webhooks) → the end → completed with the minutes taught → booking completed →
-the window closes → released to the tutor. And the tutor who never comes: a no-show, and
-everything back to the learner.
+"""The whole loop as real processes (identity, catalog, booking, ledger, sessions, reputation,
+matching) on the broker and PostgreSQL, with LiveKit's side played by a local server that
+speaks its Twirp API and signs its webhooks as LiveKit does: register → vetted → listed →
+found → book → credits held → confirmed → a session with a room → tokens for its participants
+only → joined (signed webhooks) → the end → completed with the minutes taught → booking
+completed → the window closes → released to the tutor → reviewed → the new rating lifts the
+tutor in matching's ranking → an hours certificate verifies. And the tutor who never comes: a
+no-show, everything back to the learner, and a reliability that shows it.
 
 Time moves by restarting a service with ``ALPHAPEER_CLOCK_OFFSET_SECONDS``."""
 
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from livekit import api
 
@@ -35,8 +37,8 @@ def livekit() -> Iterator[LocalLiveKit]:
 def market(postgres_url: str, tmp_path_factory: pytest.TempPathFactory, livekit: LocalLiveKit) -> Iterator[Market]:
     video = {"ALPHAPEER_SESSIONS_LIVEKIT_URL": livekit.url, "ALPHAPEER_SESSIONS_LIVEKIT_API_KEY": livekit.api_key,
              "ALPHAPEER_SESSIONS_LIVEKIT_API_SECRET": livekit.api_secret}
-    with running(postgres_url, tmp_path_factory.mktemp("sessions-system"), sessions=True,
-                 extra={"sessions": video}) as m:
+    with running(postgres_url, tmp_path_factory.mktemp("sessions-system"),
+                 more=("sessions", "reputation", "matching"), extra={"sessions": video}) as m:
         livekit.webhook_url = f"{m.stack['sessions'].url}/v1/webhooks/livekit"
         yield m
 
@@ -110,3 +112,31 @@ def test_the_loop_from_booking_to_pay_and_a_tutor_no_show_refunded(market: Marke
     assert m.escrow(missed)["holds"][0]["refunded"] == RATE
     assert m.wallet(sam)["balance"] == 100 - RATE and m.wallet(sam)["held"] == 0
     assert m.reconciliation()["balanced"]
+
+    # Sam reviews the session he had (not the one Ned missed); Ines rises above Ned in matching.
+    def ranked() -> list[str]:
+        r = sam.call("matching", "GET", "/v1/search", params={"sort": "rating", "q": "Mechanics"})
+        return [i["tutor_id"] for i in r.json()["items"] if i["tutor_id"] in (ines.id, ned.id)]
+    wait_for(ranked, lambda r: len(r) == 2, what="matching to list both tutors")
+    r = sam.call("reputation", "POST", "/v1/reviews", {"session_id": missed_sid, "ratings": {
+        "on_time": 1, "explained_clearly": 1, "helped_understand": 1, "would_book_again": 1}})
+    assert r.status_code == 403, r.text  # nobody taught that one: nothing to review
+    ratings = {"on_time": 5, "explained_clearly": 5, "helped_understand": 5, "would_book_again": 5}
+    r = wait_for(lambda: sam.call("reputation", "POST", "/v1/reviews", {"session_id": sid, "ratings": ratings,
+                                                                        "text": "Torque finally makes sense."}),
+                 lambda r: r.status_code != 403, what="reputation to learn the session took place")
+    assert r.status_code == 201, r.text
+    assert kim.call("reputation", "POST", "/v1/reviews", {"session_id": sid, "ratings": ratings}).status_code == 403
+    standing = sam.call("reputation", "GET", f"/v1/tutors/{ines.id}/reputation").json()
+    assert standing["rating"] > 4.0 and standing["sessions_completed"] == 1 and standing["minutes_taught"] == 55
+    assert sam.call("reputation", "GET", f"/v1/tutors/{ned.id}/reputation").json()["sessions_missed"] == 1
+    wait_for(ranked, lambda r: r == [ines.id, ned.id], what="the review to lift Ines in matching")
+
+    # Ines asks for a certificate of her hours this term; anyone can verify it by its code.
+    term = f"{at.year}-T{1 + sum(at.month >= m for m in (5, 9))}"
+    r = ines.call("reputation", "POST", "/v1/certificates/tutoring-hours", {"term": term})
+    assert r.status_code == 201, r.text
+    code = r.json()["code"]
+    public = httpx.get(f"{m.stack['reputation'].url}/v1/certificates/verify/{code}")
+    assert public.status_code == 200 and public.json()["details"]["minutes"] == 55
+    assert public.json()["holder_name"] == "Ines"
