@@ -30,6 +30,7 @@ from bench import (
     recommend_quality,
     relay_lag,
     suspension_lag,
+    tutoring_loop,
 )
 from servicekit.pgserver import LocalPostgres
 
@@ -41,7 +42,7 @@ ADMIN_URL = os.environ.get("ALPHAPEER_TEST_POSTGRES", "")
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", choices=["relay", "identity", "login", "suspension", "matching", "quality",
-                                             "ledger", "saga"],
+                                             "ledger", "saga", "loop"],
                         default=None)
     parser.add_argument("--quick", action="store_true", help="smaller samples (CI smoke)")
     args = parser.parse_args()
@@ -80,6 +81,8 @@ def _run(args: argparse.Namespace, admin_url: str) -> int:
             results += ledger_transfers.run(db_url, context, quick=args.quick)
         if args.only in (None, "saga"):
             results += booking_saga.run(db_url, context, quick=args.quick)
+        if args.only in (None, "loop"):
+            results += tutoring_loop.run(db_url, context, quick=args.quick)
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
