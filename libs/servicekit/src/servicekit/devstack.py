@@ -140,3 +140,42 @@ async def consume_all(bootstrap: str | ServiceSettings, topic: str, *, expect: i
     finally:
         await consumer.stop()
     return records
+
+
+class ThreadedServer:
+    """An ASGI app served by uvicorn on a free loopback port in a daemon thread: the local
+    stand-ins of outside providers (a LiveKit, a model endpoint) that tests and benchmarks run
+    beside the services, speaking the provider's wire format."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.port = 0
+        self._server: Any = None
+        self._thread: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> ThreadedServer:
+        import threading
+
+        import uvicorn
+
+        self.port = free_port()
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the local server did not start")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=5)

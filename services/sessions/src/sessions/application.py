@@ -24,10 +24,12 @@ from servicekit.eventstore import ServiceApplication, retry_on_conflict
 from servicekit.subscriber import Delivery
 from servicekit.uploads import check_upload
 from servicekit.vault import PersonalDataVault
+from sessions.adapters.assistant import Assistant, Extractive
 from sessions.adapters.video import NoVideo, Video, Webhook
 from sessions.domain.attendance import Limits, Rules
 from sessions.domain.chat import Chat
 from sessions.domain.commands import Attachment, Caller, Plan, StudentAssessment, TutorAssessment
+from sessions.domain.learning import LearningPlan
 from sessions.domain.session import Session, session_id_for
 
 _S: Any = Session
@@ -73,7 +75,8 @@ class SessionsApplication(ServiceApplication):
 
     def __init__(self, env: dict[str, str] | None = None, *, rules: Rules, sealer: PersonalDataVault,
                  video: Video | None = None, files: LocalBlobStore, check_in_key: bytes, limits: Limits = Limits(),
-                 clock: Callable[[], datetime] = _utcnow) -> None:
+                 assistant: Assistant | None = None, clock: Callable[[], datetime] = _utcnow) -> None:
+        self.assistant: Assistant = assistant or Extractive()
         self.rules = rules
         self.sealer = sealer
         self.video: Video = video or NoVideo()
@@ -411,6 +414,11 @@ class SessionsApplication(ServiceApplication):
                                                                 for g in a.goals_covered],
                 "next_steps": self.sealer.seal(caller.user_id, a.next_steps) if a.next_steps else None}
             session.assess(caller.user_id, "tutor", a.student_id, fields)
+            if a.goals:
+                plan = self._plan(session.tutor_id, a.student_id)
+                plan.score(session.id, dict(a.goals), self.now())
+                self.save(session, plan)
+                return session
         else:
             session.check_assessable(caller.user_id, caller.user_id)
             session.assess(caller.user_id, "student", caller.user_id,
@@ -481,3 +489,113 @@ class SessionsApplication(ServiceApplication):
         chat.review(message_id, staff.user_id, action, self.now())
         self.save(chat)
         return chat.message(message_id)
+
+    # -- learning plans and progress -------------------------------------------------------
+
+    def _plan(self, tutor: UUID, student: UUID) -> LearningPlan:
+        return self.find(LearningPlan, LearningPlan.create_id(tutor, student)) or LearningPlan.start(tutor, student)
+
+    def plan_of(self, tutor: UUID, student: UUID, caller: Caller) -> LearningPlan:
+        plan = self._plan(tutor, student)
+        plan.party(caller.user_id, caller.staff)
+        return plan
+
+    @retry_on_conflict()
+    def add_goal(self, tutor: UUID, student: UUID, caller: Caller, text: str) -> LearningPlan:
+        plan = self._plan(tutor, student)
+        plan.add(uuid.uuid4(), caller.user_id, self.sealer.seal(caller.user_id, text), self.now())
+        self.save(plan)
+        return plan
+
+    @retry_on_conflict()
+    def set_goal_status(self, tutor: UUID, student: UUID, goal_id: UUID, caller: Caller, status: str) -> LearningPlan:
+        plan = self.find(LearningPlan, LearningPlan.create_id(tutor, student))
+        if plan is None:
+            raise NotFound("no such learning plan")
+        if plan.party(caller.user_id) not in ("tutor", "student"):
+            raise Forbidden("the tutor and the student set their goals")
+        plan.set_status(goal_id, status, caller.user_id, self.now())
+        self.save(plan)
+        return plan
+
+    def progress(self, student: UUID, sessions: list[Session]) -> dict[str, Any]:
+        """A student's progress over ``sessions`` (theirs, in a period): each session's outcome
+        and both sides' assessments, totals, and the goals of their plans with its tutors."""
+        rows, plans = [], {}
+        totals = {"sessions": 0, "completed": 0, "no_shows": 0, "minutes_taught": 0}
+        helpfulness: dict[str, int] = {}
+        confidence = []
+        for s in sessions:
+            seat = s.seats.get(str(student))
+            if seat is None:
+                continue
+            outcome = seat["outcome"] or {}
+            totals["sessions"] += 1
+            totals["completed"] += seat["status"] == "completed"
+            totals["no_shows"] += seat["status"] == "no_show"
+            totals["minutes_taught"] += outcome.get("minutes_taught") or 0
+            tutor_a = s.assessments.get(f"{s.tutor_id}:{student}")
+            student_a = s.assessments.get(f"{student}:{student}")
+            if student_a:
+                helpfulness[student_a["helpfulness"]] = helpfulness.get(student_a["helpfulness"], 0) + 1
+                confidence.append(student_a["confidence"])
+            rows.append({
+                "session_id": s.id, "tutor_id": s.tutor_id, "starts_at": s.starts_at, "status": seat["status"],
+                "absent": outcome.get("absent"), "minutes_taught": outcome.get("minutes_taught"),
+                "objectives": [self.opened(s.planner, o) for o in s.objectives],
+                "tutor_assessment": None if tutor_a is None else {
+                    "progress": tutor_a["progress"],
+                    "goals_covered": [self.opened(s.tutor_id, g) for g in tutor_a["goals_covered"]],
+                    "next_steps": self.opened(s.tutor_id, tutor_a["next_steps"])},
+                "student_assessment": None if student_a is None else {
+                    "helpfulness": student_a["helpfulness"], "confidence": student_a["confidence"]}})
+            if s.tutor_id not in plans:
+                plan = self.find(LearningPlan, LearningPlan.create_id(s.tutor_id, student))
+                if plan is not None:
+                    plans[s.tutor_id] = plan
+        return {"student_id": student, "totals": totals, "sessions": rows,
+                "helpfulness": helpfulness,
+                "average_confidence": round(sum(confidence) / len(confidence), 2) if confidence else None,
+                "goals": [self.goal_document(p, g) for p in plans.values() for g in p.goals.values()]}
+
+    def goal_document(self, plan: LearningPlan, g: dict[str, Any]) -> dict[str, Any]:
+        return {"goal_id": g["goal_id"], "tutor_id": plan.tutor_id, "text": self.opened(g["writer"], g["text"]),
+                "status": g["status"], "added_at": g["added_at"],
+                "level": g["progress"][-1]["level"] if g["progress"] else None, "progress": g["progress"]}
+
+    # -- transcripts, summaries, questions --------------------------------------------------
+
+    @retry_on_conflict()
+    def attach_transcript(self, session_id: UUID, caller: Caller, text: str) -> Session:
+        session, role = self.session_for(session_id, caller)
+        if role not in ("tutor", "student"):
+            raise Forbidden("the tutor and the booked students attach a transcript")
+        session.attach_transcript(caller.user_id, self.sealer.seal(caller.user_id, text), self.now())
+        self.save(session)
+        return session
+
+    def summarise(self, session_id: UUID, caller: Caller) -> dict[str, Any]:
+        session, _ = self.session_for(session_id, caller)
+        if session.transcript is None:
+            raise Conflict("attach a transcript first")
+        writer = session.transcript["by"]
+        text = self.opened(writer, session.transcript["text"])
+        if text is None:
+            raise Conflict("the transcript is no longer readable (its writer's data was erased)")
+        summary = self.assistant.summarise(text)  # outside any transaction: a model may take seconds
+        self._keep_summary(session_id, writer, summary)
+        return {"summary": summary, "method": self.assistant.method}
+
+    @retry_on_conflict()
+    def _keep_summary(self, session_id: UUID, writer: UUID, summary: str) -> None:
+        session = self.load(Session, session_id, "session")
+        session.summarised(writer, self.sealer.seal(writer, summary), self.assistant.method, self.now())
+        self.save(session)
+
+    def ask(self, session_id: UUID, caller: Caller, question: str) -> dict[str, Any]:
+        session, role = self.session_for(session_id, caller)
+        if role not in ("tutor", "student"):
+            raise Forbidden("the session's participants ask for help")
+        objectives = [o for o in (self.opened(session.planner, x) for x in session.objectives) if o]
+        topic = "; ".join(objectives) or "the subject of their tutoring session"
+        return {"answer": self.assistant.answer(topic, question), "method": self.assistant.method}

@@ -12,24 +12,31 @@ from starlette.concurrency import run_in_threadpool
 
 from servicekit.auth import Principal, current_principal, require_roles
 from servicekit.bodies import Timestamp
-from servicekit.errors import Unauthenticated
+from servicekit.errors import Forbidden, Invalid, Unauthenticated
 from servicekit.uploads import capped_body
 from sessions.adapters.video import BadWebhook
 from sessions.adapters.views import Views
 from sessions.application import SessionsApplication
 from sessions.domain.chat import Chat
 from sessions.domain.commands import Attachment, Caller, Material, Plan, StudentAssessment, TutorAssessment
+from sessions.domain.learning import LearningPlan
 from sessions.domain.session import Session
 from sessions.schemas import (
+    AnswerOut,
     CheckInCodeOut,
     CheckInIn,
     ConsentIn,
+    GoalIn,
+    GoalStatusIn,
     JoinOut,
+    LearningPlanOut,
     LinkIn,
     MessageIn,
     MessageOut,
     MessagesOut,
     PlanIn,
+    ProgressOut,
+    QuestionIn,
     RecordingOut,
     ReportIn,
     ReportsOut,
@@ -37,6 +44,8 @@ from sessions.schemas import (
     SessionOut,
     SessionsOut,
     StudentAssessmentIn,
+    SummaryOut,
+    TranscriptIn,
     TutorAssessmentIn,
     WebhookOut,
 )
@@ -60,6 +69,8 @@ Read = Annotated[Views, Depends(views)]
 sessions = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 chat = APIRouter(prefix="/v1/sessions", tags=["chat"])
 moderation = APIRouter(prefix="/v1/chat-reports", tags=["moderation"])
+plans = APIRouter(prefix="/v1/learning-plans", tags=["progress"])
+progress = APIRouter(prefix="/v1/students", tags=["progress"])
 webhooks = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 
 
@@ -79,6 +90,8 @@ def document(app: SessionsApplication, s: Session, role: str) -> dict[str, Any]:
         "meeting_link": app.opened(s.tutor_id, s.meeting_link), "video": app.video.configured, "room": s.room,
         "presence": s.presence, "consents": s.consents, "confirmed": s.confirmed,
         "recordings": [r for r in s.recordings.values() if r["status"] != "expired" or role == "staff"],
+        "transcript": s.transcript is not None,
+        "summary": app.opened(s.summary["by"], s.summary["text"]) if s.summary else None,
     }
 
 
@@ -197,9 +210,11 @@ def confirm(session_id: UUID, principal: AnyUser, app: App) -> dict[str, Any]:
 @sessions.post("/{session_id}/assessments/tutor", response_model=SessionOut,
                summary="The tutor's assessment of a student's completed seat (tutor)",
                description="Besides the schema: one progress score per objective of the plan (422 `progress`); "
-                           "once per student (409).")
+                           "`goals` name active goals of the student's learning plan with you (422 `goals`, "
+                           "`goal_id`); once per student (409).")
 def assess_as_tutor(session_id: UUID, body: TutorAssessmentIn, principal: AnyUser, app: App) -> dict[str, Any]:
-    a = TutorAssessment(body.student_id, tuple(body.progress), tuple(body.goals_covered), body.next_steps)
+    a = TutorAssessment(body.student_id, tuple(body.progress), tuple(body.goals_covered), body.next_steps,
+                        tuple((g.goal_id, g.level) for g in body.goals))
     return document(app, app.assess(session_id, caller(principal), a), "tutor")
 
 
@@ -214,6 +229,80 @@ def assess_as_student(session_id: UUID, body: StudentAssessmentIn, principal: An
                summary="Join a session as an observer: muted, recorded in its history (staff)")
 def observe(session_id: UUID, principal: Staff, app: App) -> dict[str, Any]:
     return document(app, app.invite(session_id, caller(principal)), "observer")
+
+
+@sessions.put("/{session_id}/transcript", response_model=SessionOut,
+              summary="Attach the session's transcript (tutor, booked students)",
+              description="From a transcription provider or typed up; it replaces an earlier one (and its summary).")
+def transcript(session_id: UUID, body: TranscriptIn, principal: AnyUser, app: App) -> dict[str, Any]:
+    s = app.attach_transcript(session_id, caller(principal), body.text)
+    return document(app, s, s.participant(principal.user_id))
+
+
+@sessions.post("/{session_id}/summary", response_model=SummaryOut,
+               summary="Summarise the transcript (participants)",
+               description="By the configured OpenAI-compatible model (`method: model`), else by extracting the "
+                           "transcript's most representative sentences (`method: extractive`). 409 without a "
+                           "transcript; 503 with Retry-After when the model is away or busy.")
+def summary(session_id: UUID, principal: AnyUser, app: App) -> dict[str, Any]:
+    return app.summarise(session_id, caller(principal))
+
+
+@sessions.post("/{session_id}/ask", response_model=AnswerOut, summary="Ask for help on the session's topic "
+               "(tutor, booked students)",
+               description="The session's objectives and the question go to the configured model. Without one: "
+                           "409, saying that no assistant is configured here.")
+def ask(session_id: UUID, body: QuestionIn, principal: AnyUser, app: App) -> dict[str, Any]:
+    return app.ask(session_id, caller(principal), body.question)
+
+
+# -- learning plans and progress --------------------------------------------------------------
+
+def plan_document(app: SessionsApplication, plan: LearningPlan) -> dict[str, Any]:
+    return {"tutor_id": plan.tutor_id, "student_id": plan.student_id,
+            "goals": [app.goal_document(plan, g) for g in plan.goals.values()]}
+
+
+@plans.get("/{tutor_id}/{student_id}", response_model=LearningPlanOut,
+           summary="The goals a student works on with a tutor (the two of them; staff)")
+def get_plan(tutor_id: UUID, student_id: UUID, principal: AnyUser, app: App) -> dict[str, Any]:
+    return plan_document(app, app.plan_of(tutor_id, student_id, caller(principal)))
+
+
+@plans.post("/{tutor_id}/{student_id}/goals", status_code=status.HTTP_201_CREATED, response_model=LearningPlanOut,
+            summary="Add a goal (the tutor or the student)")
+def add_goal(tutor_id: UUID, student_id: UUID, body: GoalIn, principal: AnyUser, app: App) -> dict[str, Any]:
+    return plan_document(app, app.add_goal(tutor_id, student_id, caller(principal), body.text))
+
+
+@plans.put("/{tutor_id}/{student_id}/goals/{goal_id}/status", response_model=LearningPlanOut,
+           summary="Mark a goal achieved, dropped or active again (the tutor or the student)")
+def goal_status(tutor_id: UUID, student_id: UUID, goal_id: UUID, body: GoalStatusIn, principal: AnyUser,
+                app: App) -> dict[str, Any]:
+    return plan_document(app, app.set_goal_status(tutor_id, student_id, goal_id, caller(principal), body.status))
+
+
+@progress.get("/{student_id}/progress", response_model=ProgressOut,
+              summary="A student's progress over a period (the student; staff)",
+              description="Sessions starting in [`from`, `to`) (default: the last 90 days): each outcome, the "
+                          "tutor's and the student's assessments, totals, and the goals of the student's learning "
+                          "plans. Besides the schema: `to` after `from`, at most 400 days (422). Funders see it "
+                          "once sponsorship (with the student's consent) exists.")
+def student_progress(student_id: UUID, principal: AnyUser, app: App, read: Read,
+                     start: Annotated[Timestamp | None, Query(alias="from")] = None,
+                     end: Annotated[Timestamp | None, Query(alias="to")] = None) -> dict[str, Any]:
+    if principal.user_id != student_id and not principal.is_staff:
+        raise Forbidden("this belongs to another user")
+    end = end or app.now()
+    start = start or end - timedelta(days=90)
+    if end <= start:
+        raise Invalid("query.to", "must be after from")
+    if end - start > timedelta(days=400):
+        raise Invalid("query.to", "ask for at most 400 days at a time")
+    read.projection.catch_up()
+    found = app.find_many([sid for sid, role in read.sessions_of(student_id, start, end, 1000) if role == "student"])
+    sessions_ = sorted((s for s in found.values() if isinstance(s, Session)), key=lambda s: s.starts_at)
+    return {"start": start, "end": end, **app.progress(student_id, sessions_)}
 
 
 # -- chat -------------------------------------------------------------------------------------
@@ -298,4 +387,4 @@ async def livekit_webhook(request: Request, app: App) -> dict[str, Any]:
     return {"handled": handled}
 
 
-ROUTERS = [sessions, chat, moderation, webhooks]
+ROUTERS = [sessions, chat, plans, progress, moderation, webhooks]

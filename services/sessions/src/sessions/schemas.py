@@ -80,6 +80,29 @@ class TutorAssessmentIn(Body):
     progress: list[Annotated[WholeNumber, Field(ge=0, le=4)]] = Field(default=[], max_length=10)
     goals_covered: list[Objective] = Field(default=[], max_length=10)
     next_steps: str = paragraphs(2000, default="")
+    #: Progress on goals of the student's learning plan with you (0 none … 4 mastered).
+    goals: list[GoalProgressIn] = Field(default=[], max_length=20)
+
+
+class GoalProgressIn(Body):
+    goal_id: Uuid
+    level: WholeNumber = Field(ge=0, le=4)
+
+
+class GoalIn(Body):
+    text: str = line(300)
+
+
+class GoalStatusIn(Body):
+    status: Literal["active", "achieved", "dropped"]
+
+
+class TranscriptIn(Body):
+    text: str = paragraphs(200_000, min_length=1)
+
+
+class QuestionIn(Body):
+    question: str = paragraphs(2000, min_length=1)
 
 
 class StudentAssessmentIn(Body):
@@ -135,6 +158,8 @@ class SessionOut(BaseModel):
     consents: dict[str, bool]
     confirmed: list[UUID]
     recordings: list[RecordingOut]
+    transcript: bool
+    summary: str | None
 
 
 class SessionsOut(BaseModel):
@@ -194,3 +219,40 @@ class ReportsOut(BaseModel):
 
 class WebhookOut(BaseModel):
     handled: str
+
+
+class GoalOut(BaseModel):
+    goal_id: UUID
+    tutor_id: UUID
+    text: str | None
+    status: Literal["active", "achieved", "dropped"]
+    added_at: datetime
+    level: int | None
+    progress: list[dict[str, Any]]
+
+
+class LearningPlanOut(BaseModel):
+    tutor_id: UUID
+    student_id: UUID
+    goals: list[GoalOut]
+
+
+class ProgressOut(BaseModel):
+    student_id: UUID
+    start: datetime
+    end: datetime
+    totals: dict[str, int]
+    sessions: list[dict[str, Any]]
+    helpfulness: dict[str, int]
+    average_confidence: float | None
+    goals: list[GoalOut]
+
+
+class SummaryOut(BaseModel):
+    summary: str
+    method: Literal["model", "extractive"]
+
+
+class AnswerOut(BaseModel):
+    answer: str
+    method: Literal["model", "extractive"]

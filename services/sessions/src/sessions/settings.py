@@ -41,6 +41,12 @@ class SessionsSettings(ServiceSettings):
     sessions_livekit_api_url: str = ""
     sessions_livekit_api_key: str = ""
     sessions_livekit_api_secret: SecretStr = SecretStr("")
+    #: An OpenAI-compatible chat-completions endpoint (e.g. https://api.openai.com/v1, a vLLM or
+    #: Ollama server) for summaries and students' questions. Unset: summaries by extraction, and
+    #: asking says that no assistant is configured.
+    sessions_ai_base_url: str = ""
+    sessions_ai_api_key: SecretStr = SecretStr("")
+    sessions_ai_model: str = "gpt-4o-mini"
     #: Signs in-person check-in codes; empty: derived from ALPHAPEER_KEY_WRAPPING_SECRET.
     sessions_check_in_secret: SecretStr = SecretStr("")
 

@@ -1,1 +1,19 @@
-"""Sessions's adapters: the outside world its use cases talk to (stores, providers, read models)."""
+"""Sessions' adapters to the outside: video rooms, the assistant, read models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sessions.adapters.assistant import Extractive, OpenAICompatible
+from sessions.adapters.video import LiveKit, NoVideo
+from sessions.settings import SessionsSettings
+
+
+def providers(s: SessionsSettings) -> dict[str, Any]:
+    """The outside providers the settings choose: LiveKit or none, a model or extraction."""
+    secret = s.sessions_livekit_api_secret.get_secret_value()
+    video = LiveKit(s.sessions_livekit_url, s.sessions_livekit_api_key, secret,
+                    api_url=s.sessions_livekit_api_url) if s.sessions_livekit_url else NoVideo()
+    assistant = OpenAICompatible(s.sessions_ai_base_url, s.sessions_ai_api_key.get_secret_value(),
+                                 s.sessions_ai_model) if s.sessions_ai_base_url else Extractive()
+    return {"video": video, "assistant": assistant}

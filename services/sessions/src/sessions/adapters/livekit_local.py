@@ -12,14 +12,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-import socket
-import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import uvicorn
 from google.protobuf.json_format import MessageToJson
 from google.protobuf.message import Message
 from livekit import api
@@ -30,6 +27,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from servicekit.devstack import ThreadedServer
 
 
 def _twirp_error(code: str, msg: str, status: int) -> JSONResponse:
@@ -45,14 +44,12 @@ class LocalLiveKit:
         self.rooms: dict[str, models.Room] = {}
         self.egresses: dict[str, eg.EgressInfo] = {}
         self.calls: list[str] = []
-        self.port = 0
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
         self.app = Starlette(routes=[Route("/twirp/livekit.{service}/{method}", self._twirp, methods=["POST"])])
+        self.server = ThreadedServer(self.app)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.server.url
 
     # -- the Twirp API -------------------------------------------------------------------
 
@@ -153,25 +150,11 @@ class LocalLiveKit:
     # -- serving -------------------------------------------------------------------------
 
     def start(self) -> LocalLiveKit:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("the local LiveKit did not start")
-            time.sleep(0.02)
+        self.server.start()
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self.server.stop()
 
     def __enter__(self) -> LocalLiveKit:
         return self.start()

@@ -46,6 +46,8 @@ class TutorAssessment:
     progress: tuple[int, ...]
     goals_covered: tuple[str, ...]
     next_steps: str
+    #: Progress on goals of the student's learning plan with this tutor: goal id → 0..4.
+    goals: tuple[tuple[UUID, int], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,8 @@ class Session(Aggregate):
         self.disputed: list[str] = []
         self.code_failures: dict[str, int] = {}
         self.assessments: dict[str, dict[str, Any]] = {}
+        self.transcript: dict[str, Any] | None = None  # {"by", "text" sealed under "by", "at"}
+        self.summary: dict[str, Any] | None = None  # {"by", "text" sealed under "by", "method", "at"}
 
     # -- what booking tells ----------------------------------------------------------------
 
@@ -283,6 +285,15 @@ class Session(Aggregate):
     @event("Assessed")
     def assess(self, user_id: UUID, by: str, student_id: UUID, fields: dict[str, Any]) -> None:
         self.assessments[f"{user_id}:{student_id}"] = {"by": by, "student_id": student_id, **fields}
+
+    @event("TranscriptAttached")
+    def attach_transcript(self, by: UUID, sealed_text: str, at: datetime) -> None:
+        self.transcript = {"by": by, "text": sealed_text, "at": at}
+        self.summary = None  # it summarised another transcript
+
+    @event("Summarised")
+    def summarised(self, by: UUID, sealed_text: str, method: str, at: datetime) -> None:
+        self.summary = {"by": by, "text": sealed_text, "method": method, "at": at}
 
     # -- outcomes --------------------------------------------------------------------------
 
