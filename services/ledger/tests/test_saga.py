@@ -12,6 +12,7 @@ from ledger_harness import XAP, Harness, delivery, now
 
 from alphapeer_contracts import identity as idc
 from alphapeer_contracts import ledger as lc
+from alphapeer_contracts import reputation as rep
 from ledger.domain.accounts import wallet_id
 from ledger.domain.journal import hold_transfer_id
 from servicekit.testing import ISSUER
@@ -203,6 +204,19 @@ def test_earnings_pay_for_the_tutors_own_bookings(h: Harness) -> None:
     h.feed(own)
     assert isinstance(h.public_events()[-1], lc.EscrowHeld)
     assert h.wallet(peer)["available"] == 0
+    h.assert_books_hold()
+
+
+def test_a_badges_reward_is_paid_once_and_a_badge_without_one_pays_nothing(launch: Any) -> None:
+    h = launch()
+    tutor = h.register()
+    badge = rep.BadgeAwarded(tutor_id=tutor, badge="hours_50", reward_credits=5, occurred_at=now())
+    assert h.feed(badge) is True
+    assert h.feed(rep.BadgeAwarded(tutor_id=tutor, badge="hours_50", reward_credits=5, occurred_at=now()))  # again
+    assert h.feed(rep.BadgeAwarded(tutor_id=tutor, badge="hours_10", reward_credits=0, occurred_at=now()))
+    assert h.wallet(tutor)["balance"] == 5  # once, and nothing for a badge without a reward
+    granted = h.public_events()[-1]
+    assert isinstance(granted, lc.CreditsGranted) and (granted.kind, granted.amount) == ("reward", 5)
     h.assert_books_hold()
 
 

@@ -17,6 +17,7 @@ from uuid import UUID
 
 from alphapeer_contracts import booking as bc
 from alphapeer_contracts import identity as idc
+from alphapeer_contracts import reputation as rep
 from alphapeer_contracts.base import IntegrationEvent
 from ledger.domain import errors
 from ledger.domain.accounts import Account, account_id, wallet_id
@@ -32,6 +33,7 @@ from ledger.domain.journal import (
     grant_id_for,
     hold_of_key,
     hold_transfer_id,
+    reward_id,
     signup_bonus_id,
 )
 from ledger.domain.ledger import Hold, Ledger, Policy
@@ -40,8 +42,9 @@ from servicekit.eventstore import ServiceApplication, UnitOfWork
 from servicekit.subscriber import Delivery, each
 
 #: What the ledger reacts to (anything else on its topics is acknowledged and left).
+TOPICS = ("booking.events", "identity.events", "reputation.events")
 HANDLES = {c.ce_type() for c in (bc.BookingRequested, bc.BookingRescheduled, bc.BookingSettled, idc.UserRegistered,
-                                  idc.UserRegisteredV2, idc.UserErased)}
+                                  idc.UserRegisteredV2, idc.UserErased, rep.BadgeAwarded)}
 
 
 class Store(Protocol):
@@ -95,7 +98,7 @@ class LedgerApplication(ServiceApplication):
     # -- reactions: the escrow saga, registrations, erasures ----------------------------------
 
     def react(self, unit: UnitOfWork, items: list[tuple[IntegrationEvent, Delivery]]) -> None:
-        """A batch of booking's and identity's events, decided in order in one unit of work."""
+        """A batch of booking's, identity's and reputation's events, decided in order in one unit of work."""
         ledger = self._ledger(unit)
         self._prefetch(ledger, items)
         recorded: list[Fact] = []
@@ -129,6 +132,9 @@ class LedgerApplication(ServiceApplication):
             elif isinstance(e, idc.UserRegistered | idc.UserRegisteredV2):
                 facts += [derived(wallet_id(e.user_id, signup), "opened"), signup_bonus_id(e.user_id, signup)]
                 accounts += [wallet_id(e.user_id, signup), account_id("grants", signup)]
+            elif isinstance(e, rep.BadgeAwarded):
+                facts.append(reward_id(e.tutor_id, e.badge, signup))
+                accounts += [wallet_id(e.tutor_id, signup), account_id("grants", signup)]
         ledger.prefetch(facts=facts, holds=holds)
         facts = []
         for e, _ in items:  # what settlements post from and pay into, now that their holds are known
@@ -157,6 +163,8 @@ class LedgerApplication(ServiceApplication):
             return ledger.settle(e.booking_id, e.occurrence, e.tutor_id, e.refund)
         if isinstance(e, idc.UserRegistered | idc.UserRegisteredV2):
             return ledger.register(e.user_id)
+        if isinstance(e, rep.BadgeAwarded):
+            return ledger.reward(e.tutor_id, e.badge, e.reward_credits)
         if isinstance(e, idc.UserErased):
             ids = {w.id for w in self.store.wallets_of(unit.cursor, e.user_id)}
             ids |= {a.id for a in ledger.book.changed.values() if a.owner_id == e.user_id}

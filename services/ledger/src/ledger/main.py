@@ -1,11 +1,11 @@
-"""Ledger: the append-only double-entry book of every credit. Publishes `ledger.events`; reacts
-to `booking.events` (the escrow saga) and `identity.events` (wallets opened, closed at erasure)."""
+"""Ledger: the append-only double-entry book of every credit. Publishes `ledger.events`; reacts to
+`booking.events` (the escrow saga), `identity.events` (wallets) and `reputation.events` (rewards)."""
 
 from __future__ import annotations
 
 from ledger.adapters.books import DDL, BookStore
 from ledger.adapters.statements import Statements
-from ledger.application import HANDLES, LedgerApplication
+from ledger.application import HANDLES, TOPICS, LedgerApplication
 from ledger.domain.ledger import Policy
 from ledger.gc_tuning import tune_gc
 from ledger.http import ROUTERS
@@ -21,7 +21,7 @@ def assemble(svc: Assembly[LedgerSettings]) -> None:
     app = svc.event_store(LedgerApplication, policy=policy, store=BookStore())
     svc.tables(DDL)
     svc.publishes(app, to_contract)
-    svc.reacts_to("booking.events", "identity.events", reaction=BatchReaction(app, app.react), handles=HANDLES)
+    svc.reacts_to(*TOPICS, reaction=BatchReaction(app, app.react), handles=HANDLES)
     deadlines = svc.deadlines(app, app.schedule, app.expire_hold)  # every hold's way out
     svc.provide(ledger=app, statements=Statements(svc.db), deadlines=deadlines)
 

@@ -48,6 +48,11 @@ def signup_bonus_id(user_id: UUID, currency: str) -> UUID:
     return uuid5(NAMESPACE, f"signup_bonus:{user_id}:{currency}")
 
 
+def reward_id(user_id: UUID, badge: str, currency: str) -> UUID:
+    """A badge's reward is paid once per tutor and badge."""
+    return uuid5(NAMESPACE, f"reward:{user_id}:{badge}:{currency}")
+
+
 def cause_id(upstream: str, position: int) -> UUID:
     """A fact caused by one upstream event (its stream and notification id)."""
     return uuid5(NAMESPACE, f"cause:{upstream}:{position}")

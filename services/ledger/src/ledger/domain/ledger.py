@@ -32,6 +32,7 @@ from ledger.domain.journal import (
     derived,
     grant_id_for,
     hold_transfer_id,
+    reward_id,
     signup_bonus_id,
 )
 from ledger.domain.money import allocate, split_settlement
@@ -308,6 +309,18 @@ class Ledger:
             if not wallet.closed:
                 facts.append(self._grant(bonus_id, user_id, currency, self.policy.signup_bonus, "signup_bonus", None))
         return facts
+
+    def reward(self, user_id: UUID, badge: str, amount: int) -> list[Fact]:
+        """A badge's reward from the grants account, in the sign-up currency (institution
+        credits), once per tutor and badge; nothing for a closed wallet or no reward."""
+        currency = self.policy.signup_currency
+        grant_id = reward_id(user_id, badge, currency)
+        if amount <= 0 or self._seen(grant_id):
+            return []
+        wallet = self.book.open("wallet", currency, user_id)
+        if wallet.closed:
+            return []
+        return [self._grant(grant_id, user_id, currency, amount, "reward", None)]
 
     def close_wallets(self, user_id: UUID, wallets: list[Account]) -> list[Fact]:
         """The user's account was erased: no new holds or grants reach their wallets; what
