@@ -23,24 +23,12 @@ from alphapeer_contracts import sessions as ses
 from booking.application import BookingApplication
 from booking.main import build
 from booking.settings import BookingSettings
-from servicekit.testing import ISSUER, Feed, fire_deadlines
+from servicekit.testing import ISSUER, Clock, Feed, fire_deadlines, gateway
 
 #: Monday 6 January 2031, 08:00 UTC (09:00 in Berlin): the tests' "now" unless moved.
 T0 = datetime(2031, 1, 6, 8, 0, tzinfo=UTC)
 
 WEEKDAYS_9_TO_5 = [{"weekday": d, "start": "09:00", "end": "17:00"} for d in range(5)]
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def move(self, by: timedelta) -> datetime:
-        self.now += by
-        return self.now
 
 
 class Booking:
@@ -165,10 +153,8 @@ def launch(postgres_url: str, pg_schema: str, tmp_path: Path) -> Iterator[Callab
     """Starts booking with the test settings (no relay, no broker) plus ``overrides``."""
     with ExitStack() as running:
         def start(now: datetime = T0, **overrides: Any) -> Booking:
-            settings = BookingSettings(database_url=postgres_url, database_schema=pg_schema, data_dir=tmp_path,
-                                       relay_enabled=False, subscribers_enabled=False,
-                                       kafka_bootstrap_servers="127.0.0.1:1", **overrides)
-            return Booking(running.enter_context(TestClient(build(settings, keys=ISSUER))), Clock(now))
+            client = gateway(build, BookingSettings, postgres_url, pg_schema, tmp_path, **overrides)
+            return Booking(running.enter_context(client), Clock(now))
 
         yield start
 

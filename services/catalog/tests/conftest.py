@@ -20,7 +20,7 @@ from catalog.application import CatalogApplication
 from catalog.main import build
 from catalog.settings import CatalogSettings
 from catalog.translate import to_contract
-from servicekit.testing import ISSUER, Feed
+from servicekit.testing import ISSUER, Feed, gateway
 
 LISTING: dict[str, Any] = {
     "title": "Mechanics without tears",
@@ -93,10 +93,8 @@ def launch(postgres_url: str, pg_schema: str, tmp_path: Path) -> Iterator[Callab
     stopped after the test."""
     with ExitStack() as running:
         def start(**overrides: Any) -> Catalog:
-            settings = CatalogSettings(database_url=postgres_url, database_schema=pg_schema, data_dir=tmp_path,
-                                       relay_enabled=False, subscribers_enabled=False,
-                                       kafka_bootstrap_servers="127.0.0.1:1", **overrides)
-            return Catalog(running.enter_context(TestClient(build(settings, keys=ISSUER))))
+            client = gateway(build, CatalogSettings, postgres_url, pg_schema, tmp_path, **overrides)
+            return Catalog(running.enter_context(client))
 
         yield start
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 
 if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -19,7 +18,7 @@ from ledger_harness import Harness
 
 from ledger.main import build
 from ledger.settings import LedgerSettings
-from servicekit.testing import ISSUER
+from servicekit.testing import gateway
 
 
 @pytest.fixture
@@ -27,10 +26,8 @@ def launch(postgres_url: str, pg_schema: str, tmp_path: Path) -> Iterator[Callab
     """Starts the ledger with the test settings (no relay, no broker) plus ``overrides``."""
     with ExitStack() as running:
         def start(**overrides: Any) -> Harness:
-            settings = LedgerSettings(database_url=postgres_url, database_schema=pg_schema, data_dir=tmp_path,
-                                      relay_enabled=False, subscribers_enabled=False,
-                                      kafka_bootstrap_servers="127.0.0.1:1", **overrides)
-            return Harness(running.enter_context(TestClient(build(settings, keys=ISSUER))))
+            client = gateway(build, LedgerSettings, postgres_url, pg_schema, tmp_path, **overrides)
+            return Harness(running.enter_context(client))
 
         yield start
 

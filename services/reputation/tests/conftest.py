@@ -19,17 +19,9 @@ from reputation.application import ReputationApplication
 from reputation.main import build
 from reputation.settings import ReputationSettings
 from reputation.translate import Translator
-from servicekit.testing import ISSUER, Feed
+from servicekit.testing import ISSUER, Clock, Feed, gateway
 
 T0 = datetime(2031, 3, 3, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class Reputation:
@@ -80,10 +72,8 @@ class Reputation:
 def launch(postgres_url: str, pg_schema: str, tmp_path: Path) -> Iterator[Callable[..., Reputation]]:
     with ExitStack() as running:
         def start(now: datetime = T0, **overrides: Any) -> Reputation:
-            settings = ReputationSettings(database_url=postgres_url, database_schema=pg_schema, data_dir=tmp_path,
-                                          relay_enabled=False, subscribers_enabled=False,
-                                          kafka_bootstrap_servers="127.0.0.1:1", **overrides)
-            return Reputation(running.enter_context(TestClient(build(settings, keys=ISSUER))), Clock(now))
+            client = gateway(build, ReputationSettings, postgres_url, pg_schema, tmp_path, **overrides)
+            return Reputation(running.enter_context(client), Clock(now))
 
         yield start
 

@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from alphapeer_contracts import booking as bkc
-from servicekit.testing import ISSUER, Feed, fire_deadlines
+from servicekit.testing import ISSUER, Clock, Feed, fire_deadlines, gateway
 from sessions.adapters.livekit_local import LocalLiveKit
 from sessions.application import SessionsApplication
 from sessions.main import build
@@ -27,14 +27,6 @@ from sessions.translate import Translator
 #: Monday 6 January 2031, 08:00 UTC: the tests' "now" unless moved. Sessions start at 10:00.
 T0 = datetime(2031, 1, 6, 8, 0, tzinfo=UTC)
 START = T0 + timedelta(hours=2)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class Sessions:
@@ -108,10 +100,8 @@ def launch(postgres_url: str, pg_schema: str, tmp_path: Path) -> Iterator[Callab
                 livekit = running.enter_context(LocalLiveKit())
                 overrides |= {"sessions_livekit_url": livekit.url, "sessions_livekit_api_key": livekit.api_key,
                               "sessions_livekit_api_secret": livekit.api_secret}
-            settings = SessionsSettings(database_url=postgres_url, database_schema=pg_schema, data_dir=tmp_path,
-                                        relay_enabled=False, subscribers_enabled=False,
-                                        kafka_bootstrap_servers="127.0.0.1:1", **overrides)
-            return Sessions(running.enter_context(TestClient(build(settings, keys=ISSUER))), Clock(now), livekit)
+            client = gateway(build, SessionsSettings, postgres_url, pg_schema, tmp_path, **overrides)
+            return Sessions(running.enter_context(client), Clock(now), livekit)
 
         yield start
 

@@ -288,3 +288,15 @@ def create_gateway(
             expose_headers=["X-Request-ID", "X-Correlation-ID", "Idempotent-Replayed", "Location"],
         )
     return app
+
+
+def provided(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """A FastAPI dependency answering what the assembly provided as ``name``
+    (``svc.provide(name=…)``): ``App = Annotated[MyApplication, Depends(provided("mine"))]``.
+    Asynchronous, so FastAPI calls it on the loop instead of handing it to a worker thread."""
+
+    async def dependency(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    dependency.__name__ = f"provided_{name}"
+    return dependency

@@ -427,3 +427,31 @@ def fire_deadlines(deadlines: Any, now: datetime, timeout: float = 20.0) -> int:
             return fired
         assert time.monotonic() < give_up, f"deadlines still overdue: {deadlines.pending()}"
         time.sleep(0.02)
+
+
+class Clock:
+    """A clock the tests move (``clock()`` is its now): a service under test reads time from it,
+    so deadlines, windows and notice are exercised without waiting."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def move(self, by: Any) -> datetime:
+        self.now += by
+        return self.now
+
+
+def gateway(build: Any, settings_class: Any, postgres_url: str, pg_schema: str, data_dir: Path,
+            **overrides: Any) -> Any:
+    """A service in-process for its tests (a ``TestClient``, to enter): its own schema on the
+    test server, no relay, no subscribers, no broker (events are fed with :class:`Feed`), and
+    tokens signed by :data:`ISSUER`."""
+    from fastapi.testclient import TestClient
+
+    settings = settings_class(database_url=postgres_url, database_schema=pg_schema, data_dir=data_dir,
+                              relay_enabled=False, subscribers_enabled=False, kafka_bootstrap_servers="127.0.0.1:1",
+                              **overrides)
+    return TestClient(build(settings, keys=ISSUER))

@@ -57,6 +57,7 @@ from booking.schemas import (
 )
 from servicekit.auth import Principal, current_principal, require_roles
 from servicekit.bodies import Timestamp
+from servicekit.gateway import provided
 from servicekit.idempotency import request_id_for
 
 Staff = Annotated[Principal, Depends(require_roles("staff", "admin"))]
@@ -66,18 +67,8 @@ AnyUser = Annotated[Principal, Depends(current_principal)]
 Occurrence = Annotated[int, Path(ge=0, le=51, description="The session's index in the booking, from 0")]
 
 
-def application(request: Request) -> BookingApplication:
-    app: BookingApplication = request.app.state.booking
-    return app
-
-
-def dispute_queue(request: Request) -> DisputeQueue:
-    queue: DisputeQueue = request.app.state.disputes
-    return queue
-
-
-App = Annotated[BookingApplication, Depends(application)]
-Queue = Annotated[DisputeQueue, Depends(dispute_queue)]
+App = Annotated[BookingApplication, Depends(provided("booking"))]
+Queue = Annotated[DisputeQueue, Depends(provided("disputes"))]
 
 tutors = APIRouter(prefix="/v1/tutors", tags=["availability"])
 quotes = APIRouter(prefix="/v1/quotes", tags=["bookings"])

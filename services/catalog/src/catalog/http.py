@@ -9,7 +9,7 @@ from dataclasses import asdict
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, File, Path, Request, Response, UploadFile, status
+from fastapi import APIRouter, Depends, File, Path, Response, UploadFile, status
 from fastapi.responses import StreamingResponse
 
 from catalog.answers import (
@@ -62,6 +62,7 @@ from catalog.schemas import (
     TrialIn,
 )
 from servicekit.auth import Principal, current_principal, require_roles
+from servicekit.gateway import provided
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -74,12 +75,7 @@ Student = Annotated[Principal, Depends(require_roles("student"))]
 AnyUser = Annotated[Principal, Depends(current_principal)]
 
 
-def app_of(request: Request) -> CatalogApplication:
-    app: CatalogApplication = request.app.state.catalog
-    return app
-
-
-App = Annotated[CatalogApplication, Depends(app_of)]
+App = Annotated[CatalogApplication, Depends(provided("catalog"))]
 
 
 #: A module of a course, by its index (a course has at most 60).

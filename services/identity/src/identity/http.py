@@ -69,6 +69,7 @@ from identity.settings import IdentitySettings
 from servicekit.auth import Principal, current_principal, require_roles, require_self_or_roles
 from servicekit.bodies import Uuid
 from servicekit.errors import Forbidden
+from servicekit.gateway import provided
 from servicekit.uploads import capped_body
 
 log = logging.getLogger(__name__)
@@ -78,30 +79,10 @@ Admin = Annotated[Principal, Depends(require_roles("admin"))]
 AnyUser = Annotated[Principal, Depends(current_principal)]
 
 
-async def _identity(request: Request) -> IdentityApplication:
-    app: IdentityApplication = request.app.state.identity
-    return app
-
-
-async def _keys(request: Request) -> SigningKeyStore:
-    keys: SigningKeyStore = request.app.state.keys
-    return keys
-
-
-async def _queue(request: Request) -> ReviewQueue:
-    queue: ReviewQueue = request.app.state.queue
-    return queue
-
-
-async def _settings(request: Request) -> IdentitySettings:
-    settings: IdentitySettings = request.app.state.settings
-    return settings
-
-
-App = Annotated[IdentityApplication, Depends(_identity)]
-Keys = Annotated[SigningKeyStore, Depends(_keys)]
-Queue = Annotated[ReviewQueue, Depends(_queue)]
-Settings = Annotated[IdentitySettings, Depends(_settings)]
+App = Annotated[IdentityApplication, Depends(provided("identity"))]
+Keys = Annotated[SigningKeyStore, Depends(provided("keys"))]
+Queue = Annotated[ReviewQueue, Depends(provided("queue"))]
+Settings = Annotated[IdentitySettings, Depends(provided("settings"))]
 
 
 @asynccontextmanager

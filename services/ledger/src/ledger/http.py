@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from ledger.adapters.statements import AccountView, Line, Statements
@@ -35,24 +35,15 @@ from ledger.schemas import (
 from servicekit.auth import Principal, current_principal, require_roles, require_self_or_roles
 from servicekit.bodies import Timestamp, Uuid
 from servicekit.errors import NotFound
+from servicekit.gateway import provided
 from servicekit.problems import Problem
 
 AnyUser = Annotated[Principal, Depends(current_principal)]
 Staff = Annotated[Principal, Depends(require_roles("staff", "admin"))]
 
 
-def _app(request: Request) -> LedgerApplication:
-    app: LedgerApplication = request.app.state.ledger
-    return app
-
-
-def _statements(request: Request) -> Statements:
-    statements: Statements = request.app.state.statements
-    return statements
-
-
-App = Annotated[LedgerApplication, Depends(_app)]
-Reads = Annotated[Statements, Depends(_statements)]
+App = Annotated[LedgerApplication, Depends(provided("ledger"))]
+Reads = Annotated[Statements, Depends(provided("statements"))]
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Items per page")]
 Since = Annotated[Timestamp | None, Query(description="Only transfers recorded at or after this time")]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
 from alphapeer_contracts.vocabulary import Level, Mode
@@ -25,17 +25,13 @@ from matching.schemas import (
     LearningNeed,
 )
 from servicekit.auth import Principal, current_principal
+from servicekit.gateway import provided
 from servicekit.problems import field_error
 
 AnyUser = Annotated[Principal, Depends(current_principal)]
 
 
-def app_of(request: Request) -> MatchingApplication:
-    app: MatchingApplication = request.app.state.matching
-    return app
-
-
-App = Annotated[MatchingApplication, Depends(app_of)]
+App = Annotated[MatchingApplication, Depends(provided("matching"))]
 search = APIRouter(prefix="/v1", tags=["directory"])
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Response, status
 
 from reputation.adapters import pdf
 from reputation.adapters.views import Views
@@ -33,6 +33,7 @@ from reputation.schemas import (
 )
 from servicekit.auth import Principal, current_principal, require_roles
 from servicekit.errors import NotFound
+from servicekit.gateway import provided
 
 AnyUser = Annotated[Principal, Depends(current_principal)]
 Staff = Annotated[Principal, Depends(require_roles("staff", "admin"))]
@@ -40,18 +41,8 @@ Tutor = Annotated[Principal, Depends(require_roles("tutor"))]
 Code = Annotated[str, Path(min_length=14, max_length=14, pattern=CODE_PATTERN)]
 
 
-def application(request: Request) -> ReputationApplication:
-    app: ReputationApplication = request.app.state.reputation
-    return app
-
-
-def views(request: Request) -> Views:
-    v: Views = request.app.state.views
-    return v
-
-
-App = Annotated[ReputationApplication, Depends(application)]
-Read = Annotated[Views, Depends(views)]
+App = Annotated[ReputationApplication, Depends(provided("reputation"))]
+Read = Annotated[Views, Depends(provided("views"))]
 reviews = APIRouter(prefix="/v1/reviews", tags=["reviews"])
 tutors = APIRouter(prefix="/v1/tutors", tags=["reputation"])
 staff = APIRouter(prefix="/v1/staff", tags=["moderation"])

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from servicekit.auth import Principal, current_principal, require_roles
 from servicekit.bodies import Timestamp
 from servicekit.errors import Forbidden, Invalid, Unauthenticated
+from servicekit.gateway import provided
 from servicekit.uploads import capped_body
 from sessions.adapters.video import BadWebhook
 from sessions.adapters.views import Views
@@ -54,18 +55,8 @@ AnyUser = Annotated[Principal, Depends(current_principal)]
 Staff = Annotated[Principal, Depends(require_roles("staff", "admin"))]
 
 
-def application(request: Request) -> SessionsApplication:
-    app: SessionsApplication = request.app.state.sessions
-    return app
-
-
-def views(request: Request) -> Views:
-    v: Views = request.app.state.views
-    return v
-
-
-App = Annotated[SessionsApplication, Depends(application)]
-Read = Annotated[Views, Depends(views)]
+App = Annotated[SessionsApplication, Depends(provided("sessions"))]
+Read = Annotated[Views, Depends(provided("views"))]
 sessions = APIRouter(prefix="/v1/sessions", tags=["sessions"])
 chat = APIRouter(prefix="/v1/sessions", tags=["chat"])
 moderation = APIRouter(prefix="/v1/chat-reports", tags=["moderation"])
