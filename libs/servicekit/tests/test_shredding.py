@@ -51,6 +51,22 @@ def test_the_vault_seals_per_subject_and_forgets_for_good(postgres_url: str, pg_
     assert PersonalDataVault(vault.db).open(ada, sealed) is None
 
 
+def test_the_vault_seals_bytes_too_and_they_are_unreadable_after_erasure(postgres_url: str, pg_schema: str) -> None:
+    vault = PersonalDataVault(database(postgres_url, pg_schema))
+    ada, bob = uuid.uuid4(), uuid.uuid4()
+    data = b"%PDF-1.7 my essay on Middlemarch"
+    sealed = vault.seal_bytes(ada, data)
+    assert b"Middlemarch" not in sealed and vault.seal_bytes(ada, data) != sealed
+    assert vault.open_bytes(ada, sealed) == data
+    vault.seal_bytes(bob, b"x")
+    with pytest.raises(ValueError):
+        vault.open_bytes(bob, sealed)  # bound to its subject
+    with pytest.raises(ValueError):
+        vault.open_bytes(ada, data)  # not sealed at all
+    vault.forget(ada)
+    assert vault.open_bytes(ada, sealed) is None
+
+
 def test_wrapped_keys_are_bound_to_their_service_and_subject() -> None:
     wrap = KeyWrap(SECRET)
     key = b"k" * 32

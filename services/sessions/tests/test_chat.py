@@ -92,3 +92,25 @@ def test_an_erased_writers_words_and_files_are_gone_from_the_chat_the_plan_and_t
     assert not list((h.app.files.folder).rglob("*"))  # nothing of theirs left in the store
     # Nor anywhere in the database: the event history holds their words only sealed.
     assert scan_database(postgres_url, ["my secret essay topic", "my-essay.pdf", "Fix the thesis"]) == []
+
+
+def test_files_in_a_bucket_are_sealed_there_and_unreadable_after_erasure(launch: Any, s3_server: Any) -> None:
+    h: Sessions = launch(sessions_files_backend="s3", sessions_s3_endpoint_url=s3_server.endpoint_url,
+                         sessions_s3_bucket=s3_server.bucket("sessions-files"),
+                         sessions_s3_access_key_id=s3_server.access_key_id,
+                         sessions_s3_secret_access_key=s3_server.secret_access_key)
+    b = h.confirmed()
+    sid = h.session_id(b)
+    secret_pdf = PDF + b"my private essay draft"
+    sent = h.client.post(f"/v1/sessions/{sid}/files", files={"file": ("draft.pdf", secret_pdf, "application/pdf")},
+                         headers=h.token(b.student_id))
+    assert sent.status_code == 201, sent.text
+    got = h.client.get(f"/v1/sessions/{sid}/messages/{sent.json()['message_id']}/file",
+                       headers=h.token(b.tutor_id, "tutor"))
+    assert got.status_code == 200 and got.content == secret_pdf
+    [obj] = s3_server.admin.list_objects_v2(Bucket="sessions-files", Prefix="sessions-files/")["Contents"]
+    stored = s3_server.admin.get_object(Bucket="sessions-files", Key=obj["Key"])["Body"].read()
+    assert b"private essay" not in stored  # the bucket holds it sealed
+    assert h.feed(idc.UserErased(user_id=b.student_id, occurred_at=datetime.now(UTC)))
+    assert h.client.get(f"/v1/sessions/{sid}/messages/{sent.json()['message_id']}/file",
+                        headers=h.token(b.tutor_id, "tutor")).status_code == 404

@@ -25,6 +25,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from servicekit.database import Database
 
 _PREFIX = "v1."
+#: Sealed bytes start with this (then the nonce, then the ciphertext and its tag).
+_BYTES = b"APSEAL1"
 
 
 def _ddl(table: str, logged: bool) -> list[str]:
@@ -104,6 +106,27 @@ class PersonalDataVault:
         if key is None:
             return None
         return open_with(key, subject_id, sealed)
+
+    def seal_bytes(self, subject_id: UUID, data: bytes) -> bytes:
+        """A file's bytes sealed under the subject's key (kept anywhere, e.g. in a blob store:
+        after erasure nobody can read them, wherever copies went)."""
+        key = self._key(subject_id, create=True)
+        assert key is not None
+        nonce = os.urandom(12)
+        return _BYTES + nonce + AESGCM(key).encrypt(nonce, data, str(subject_id).encode())
+
+    def open_bytes(self, subject_id: UUID, sealed: bytes) -> bytes | None:
+        """The bytes, or None once the subject's key has been destroyed."""
+        if not sealed.startswith(_BYTES):
+            raise ValueError("not sealed bytes")
+        key = self._key(subject_id, create=False)
+        if key is None:
+            return None
+        body = sealed[len(_BYTES):]
+        try:
+            return AESGCM(key).decrypt(body[:12], body[12:], str(subject_id).encode())
+        except InvalidTag as exc:
+            raise ValueError("not sealed for this subject under this key") from exc
 
     def forget(self, subject_id: UUID) -> None:
         """Destroys the subject's key; idempotent. Sealed values become unreadable here at

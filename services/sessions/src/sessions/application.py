@@ -17,7 +17,7 @@ from eventsourcing.domain import Aggregate, event
 from alphapeer_contracts import booking as bkc
 from alphapeer_contracts import identity as idc
 from alphapeer_contracts.base import IntegrationEvent
-from servicekit.blobstore import LocalBlobStore, put_content_addressed
+from servicekit.blobstore import BlobNotFound, BlobStore, LocalBlobStore
 from servicekit.deadlines import Deadline
 from servicekit.errors import Conflict, Forbidden, Invalid, NotFound
 from servicekit.eventstore import ServiceApplication, retry_on_conflict
@@ -74,7 +74,7 @@ class SessionsApplication(ServiceApplication):
     name = "sessions"
 
     def __init__(self, env: dict[str, str] | None = None, *, rules: Rules, sealer: PersonalDataVault,
-                 video: Video | None = None, files: LocalBlobStore, check_in_key: bytes, limits: Limits = Limits(),
+                 video: Video | None = None, files: BlobStore, check_in_key: bytes, limits: Limits = Limits(),
                  assistant: Assistant | None = None, clock: Callable[[], datetime] = _utcnow) -> None:
         self.assistant: Assistant = assistant or Extractive()
         self.rules = rules
@@ -115,8 +115,15 @@ class SessionsApplication(ServiceApplication):
             return self._about_a_booking(event)
         if isinstance(event, idc.UserErased):
             self.sealer.forget(event.user_id)  # their words in every chat and plan: unreadable for good
-            shutil.rmtree(self.files.folder / str(event.user_id), ignore_errors=True)  # the files they passed
+            self.forget_files(event.user_id)
         return []
+
+    def forget_files(self, user_id: UUID) -> None:
+        """The files they passed: unreadable already (sealed under the key just destroyed);
+        in a local folder, deleted too. An S3 store keeps the ciphertext until its lifecycle
+        rule removes it (the API cannot list a writer's objects without a listing grant)."""
+        if isinstance(self.files, LocalBlobStore):
+            shutil.rmtree(self.files.folder / str(user_id), ignore_errors=True)
 
     def _confirmed(self, e: bkc.BookingConfirmed) -> list[Any]:
         changed: list[Any] = []
@@ -444,9 +451,12 @@ class SessionsApplication(ServiceApplication):
         if attachment is not None:
             kind = check_upload(attachment.data, attachment.filename, attachment.declared_type,
                                 allowed_kinds=FILE_KINDS, max_bytes=self.limits.file_max_bytes)
-            digest = put_content_addressed(self.files, str(caller.user_id), attachment.data, kind.content_type)
-            file = {"key": f"{caller.user_id}/{digest}", "content_type": kind.content_type,
-                    "size": len(attachment.data), "name": self.sealer.seal(caller.user_id, attachment.filename[:200])}
+            # Kept sealed under the writer's key: erasure makes it unreadable in any store.
+            key = f"{caller.user_id}/{hashlib.sha256(attachment.data).hexdigest()}"
+            if not self.files.exists(key):
+                self.files.put(key, self.sealer.seal_bytes(caller.user_id, attachment.data), "application/octet-stream")
+            file = {"key": key, "content_type": kind.content_type, "size": len(attachment.data),
+                    "name": self.sealer.seal(caller.user_id, attachment.filename[:200])}
         chat = self.chat_of(session_id) or Chat.open(session_id)
         message_id = uuid.uuid4()
         chat.post(message_id, caller.user_id, self.sealer.seal(caller.user_id, text) if text else None, file,
@@ -466,9 +476,12 @@ class SessionsApplication(ServiceApplication):
         if m["file"] is None or (m["status"] == "hidden" and role != "staff"):
             raise NotFound("no file in this message")
         try:
-            return m["file"], self.files.get(m["file"]["key"])
-        except Exception as exc:  # its writer was erased: the file went with them
-            raise NotFound("this file is no longer available") from exc
+            data = self.sealer.open_bytes(m["writer"], self.files.get(m["file"]["key"]))
+        except BlobNotFound:
+            data = None
+        if data is None:  # its writer was erased: the file went with them
+            raise NotFound("this file is no longer available")
+        return m["file"], data
 
     @retry_on_conflict()
     def report(self, session_id: UUID, message_id: UUID, caller: Caller, reason_code: str) -> dict[str, Any]:

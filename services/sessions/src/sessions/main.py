@@ -6,7 +6,6 @@ reacts to `booking.events` and `identity.events`."""
 
 from __future__ import annotations
 
-from servicekit.blobstore import LocalBlobStore
 from servicekit.eventstore import event_topics
 from servicekit.service import Assembly, Service
 from servicekit.subscriber import AggregateReaction
@@ -22,7 +21,7 @@ from sessions.translate import Translator
 def assemble(svc: Assembly[SessionsSettings]) -> None:
     s = svc.settings
     app = svc.event_store(SessionsApplication, rules=s.rules, sealer=PersonalDataVault(svc.db), **providers(s),
-                          files=LocalBlobStore(s.files_dir), check_in_key=s.check_in_key, limits=s.limits,
+                          check_in_key=s.check_in_key, limits=s.limits,
                           clock=s.now)
     svc.publishes(app, Translator(app))
     svc.reacts_to("booking.events", "identity.events", reaction=AggregateReaction(app, app.react))

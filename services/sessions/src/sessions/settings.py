@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 
@@ -33,8 +34,17 @@ class SessionsSettings(ServiceSettings):
     sessions_recording_retention_days: int = Field(default=30, ge=1, le=3650)
     sessions_chat_max_chars: int = Field(default=2000, ge=1, le=20000)
     sessions_file_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
-    #: Where chat files are kept (a folder; default <data dir>/sessions-files).
+    #: Where chat files are kept, sealed under their writer's key: a folder (default
+    #: <data dir>/sessions-files; one replica or a shared volume), or a bucket on an
+    #: S3-compatible server (every replica).
+    sessions_files_backend: Literal["local", "s3"] = "local"
     sessions_files_dir: Path | None = None
+    sessions_s3_endpoint_url: str = ""
+    sessions_s3_bucket: str = ""
+    sessions_s3_region: str = "us-east-1"
+    sessions_s3_access_key_id: str = ""
+    sessions_s3_secret_access_key: SecretStr = SecretStr("")
+    sessions_s3_prefix: str = "sessions-files/"
     #: LiveKit: the URL clients connect to (wss://…), the API's URL when it differs, key and secret.
     #: Unset: no video rooms; an online session carries the meeting link its tutor sets.
     sessions_livekit_url: str = ""
@@ -49,6 +59,17 @@ class SessionsSettings(ServiceSettings):
     sessions_ai_model: str = "gpt-4o-mini"
     #: Signs in-person check-in codes; empty: derived from ALPHAPEER_KEY_WRAPPING_SECRET.
     sessions_check_in_secret: SecretStr = SecretStr("")
+
+    @model_validator(mode="after")
+    def _s3_complete(self) -> SessionsSettings:
+        if self.sessions_files_backend == "s3":
+            given = {"ENDPOINT_URL": self.sessions_s3_endpoint_url, "BUCKET": self.sessions_s3_bucket,
+                     "ACCESS_KEY_ID": self.sessions_s3_access_key_id,
+                     "SECRET_ACCESS_KEY": self.sessions_s3_secret_access_key.get_secret_value()}
+            missing = [f"ALPHAPEER_SESSIONS_S3_{k}" for k, v in given.items() if not v.strip()]
+            if missing:
+                raise ValueError(f"ALPHAPEER_SESSIONS_FILES_BACKEND=s3 also needs {', '.join(missing)}")
+        return self
 
     @model_validator(mode="after")
     def _livekit_complete(self) -> SessionsSettings:
