@@ -226,6 +226,21 @@ def test_a_confirmed_tutor_no_show_is_refunded_in_full_by_rule(h: Booking) -> No
     assert (resolved.decided_by, resolved.refund, settled.refund) == ("rule", 10000, 10000)
 
 
+def test_a_student_no_show_from_sessions_is_settled_by_the_policy_the_tutor_paid(h: Booking) -> None:
+    from alphapeer_contracts import sessions as ses
+
+    _, listing = h.tutor(instant_book=True)
+    b = h.book(uuid.uuid4(), listing, TUE_10)
+    h.held(b["booking_id"])
+    h.clock.now = TUE_10 + timedelta(minutes=15)
+    assert h.feed(ses.SessionNoShow(booking_id=uuid.UUID(b["booking_id"]), occurrence=0, absent="student",
+                                    occurred_at=h.clock()))
+    assert h.get(b["booking_id"])["occurrences"][0]["absent"] == "student"
+    h.fire(TUE_10 + timedelta(hours=1, minutes=1) + timedelta(hours=48))  # the dispute window closes
+    settled = h.public_events(b["booking_id"])[-1]
+    assert (type(settled).__name__, settled.refund, settled.outcome) == ("BookingSettled", 0, "student_no_show")
+
+
 def test_an_undecided_dispute_gets_the_default_at_its_deadline(h: Booking) -> None:
     tutor, listing = h.tutor(instant_book=True)
     b = h.book(uuid.uuid4(), listing, TUE_10)
