@@ -184,8 +184,8 @@ class SessionsApplication(ServiceApplication):
         session = self.find(Session, UUID(sid))
         if session is None:
             return
-        if kind == "room":
-            if session.status == "scheduled" and session.room is None:
+        if kind == "room":  # (LiveKit may have been unconfigured since: then the link serves)
+            if session.status == "scheduled" and session.room is None and self.video.configured:
                 self._open_room(session)
         elif kind in ("grace", "end", "close"):
             session.settle(self.now(), self.rules, kind)
