@@ -21,6 +21,7 @@ from fastapi import FastAPI
 
 from alphapeer_contracts.vocabulary import ROLES
 from servicekit import devstack
+from servicekit.runtime import ProblemH11Protocol
 from servicekit.testing import ISSUER
 
 ADMIN = ("admin@alphapeer.test", "admin-password-123")
@@ -51,7 +52,7 @@ class _Served:
     def __init__(self, app: FastAPI) -> None:
         self.port = devstack.free_port()
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, access_log=False,
-                                lifespan="on")
+                                lifespan="on", http=ProblemH11Protocol)  # as servicekit.runtime.serve does
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()

@@ -321,3 +321,27 @@ async def test_past_its_places_a_gateway_answers_503_with_retry_after_and_probes
         await asyncio.sleep(0.1)
         release.set()
         assert [(await c).status_code for c in calls] == [200] * 4
+
+
+def test_a_request_too_malformed_to_reach_the_app_is_a_problem_document_too() -> None:
+    import json
+    import socket
+
+    from starlette.applications import Starlette
+
+    from servicekit.devstack import ThreadedServer
+    from servicekit.runtime import ProblemH11Protocol
+
+    server = ThreadedServer(Starlette(), http=ProblemH11Protocol).start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+            s.sendall(b"DELETE /v1/things/1 HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n")
+            raw = b""
+            while chunk := s.recv(4096):
+                raw += chunk
+    finally:
+        server.stop()
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and b"content-type: application/problem+json" in head.lower()
+    problem = json.loads(body)
+    assert problem["status"] == 400 and problem["title"] == "Bad Request" and problem["detail"]

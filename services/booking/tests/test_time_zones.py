@@ -11,9 +11,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from booking.domain import wallclock
 from booking.domain.availability import Availability
 from booking.domain.commands import AvailabilityRules, DatedException, DayWindow, WeeklyWindow
+from servicekit import wallclock
 from servicekit.testing import ISSUER
 
 Booking = Any

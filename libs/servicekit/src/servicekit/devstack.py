@@ -147,8 +147,9 @@ class ThreadedServer:
     stand-ins of outside providers (a LiveKit, a model endpoint) that tests and benchmarks run
     beside the services, speaking the provider's wire format."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, **config: Any) -> None:
         self.app = app
+        self.config = config  # more of uvicorn.Config
         self.port = 0
         self._server: Any = None
         self._thread: Any = None
@@ -163,7 +164,8 @@ class ThreadedServer:
         import uvicorn
 
         self.port = free_port()
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
+                                **self.config)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()

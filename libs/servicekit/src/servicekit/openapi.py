@@ -8,9 +8,10 @@ answers more than that on every route, so the document says so:
 - 401 and 403 on every route that needs a bearer token (the ``bearerAuth`` scheme); none on
   public routes, so a generated client can tell them apart;
 - 404 where the path names something;
-- on unsafe methods: the optional ``Idempotency-Key`` header (1 to 255 characters), 400 for a
-  malformed one, 409 for a conflict (changed concurrently, a key still in progress, a state
-  that forbids it);
+- 400 everywhere: a request too malformed to reach the app (answered by the server,
+  ``runtime.ProblemH11Protocol``), or a malformed ``Idempotency-Key``;
+- on unsafe methods: the optional ``Idempotency-Key`` header (1 to 255 characters), 409 for
+  a conflict (changed concurrently, a key still in progress, a state that forbids it);
 - 413 and 415 on uploads;
 - 503 with ``Retry-After`` everywhere (database away or saturated, an overloaded resource).
 
@@ -58,7 +59,7 @@ IDEMPOTENCY_KEY = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 255},
 }
 DESCRIPTIONS = {
-    "400": "Malformed request header (e.g. Idempotency-Key)",
+    "400": "Malformed request: an invalid header (e.g. Idempotency-Key, Content-Length)",
     "401": "No valid bearer token (missing, malformed, expired, or its account erased)",
     "403": "Not allowed for the caller (role, owner, or account suspended)",
     "404": "Not found (or not visible to the caller)",
@@ -118,7 +119,7 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
             if method not in {"get", "put", "post", "delete", "patch", "head", "options", "trace"}:
                 continue
             responses = operation.setdefault("responses", {})
-            statuses = {"503"}
+            statuses = {"400", "503"}  # 400: malformed HTTP, answered by the server (runtime.ProblemH11Protocol)
             if _takes_input(operation) or method in UNSAFE:
                 statuses.add("422")
             if operation.get("security"):
@@ -126,7 +127,7 @@ def complete(document: dict[str, Any]) -> dict[str, Any]:
             if "{" in path:
                 statuses.add("404")
             if method in UNSAFE:
-                statuses |= {"400", "409"}
+                statuses.add("409")
                 params = operation.setdefault("parameters", [])
                 if not any(p.get("name", "").lower() == "idempotency-key" for p in params):
                     params.append(dict(IDEMPOTENCY_KEY))

@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
+import h11
 import uvicorn
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from servicekit import kafka
 from servicekit.logs import setup_logging
@@ -105,6 +108,21 @@ async def kafka_reachable(settings: ServiceSettings | str, cache_seconds: float 
     _reachable_at[bootstrap] = time.monotonic()
 
 
+class ProblemH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, answering a request too malformed to reach the app (an
+    invalid header, a bad Content-Length) as the app answers every refusal: problem+json."""
+
+    def send_400_response(self, msg: str) -> None:
+        body = json.dumps({"type": "https://alphapeer.dev/problems/malformed-request", "title": "Bad Request",
+                           "status": 400, "detail": msg}).encode()
+        headers = [(b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode()),
+                   (b"connection", b"close")]
+        for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"), h11.Data(data=body),
+                      h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event))  # type: ignore[arg-type]
+        self.transport.close()
+
+
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
     uvicorn.run(
         app,
@@ -113,4 +131,5 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        http=ProblemH11Protocol,
     )

@@ -26,7 +26,6 @@ from alphapeer_contracts import identity as idc
 from alphapeer_contracts import ledger as led
 from alphapeer_contracts import sessions as ses
 from alphapeer_contracts.base import IntegrationEvent
-from booking.domain import wallclock
 from booking.domain.availability import Availability, Slot
 from booking.domain.booking import Booking
 from booking.domain.commands import (
@@ -45,6 +44,7 @@ from booking.domain.errors import Forbidden, Invalid, NotFound
 from booking.domain.listing import ListingTerms, share
 from booking.domain.ports import Clock, Sealer
 from booking.domain.promotion import PromotionUse
+from servicekit import wallclock
 from servicekit.deadlines import Deadline
 from servicekit.eventstore import ServiceApplication, retry_on_conflict
 from servicekit.subscriber import Delivery

@@ -24,7 +24,6 @@ from booking.answers import (
     SlotsOut,
 )
 from booking.application import BookingApplication
-from booking.domain import wallclock
 from booking.domain.availability import Availability
 from booking.domain.booking import Booking
 from booking.domain.commands import (
@@ -55,6 +54,7 @@ from booking.schemas import (
     MoveIn,
     OutcomeIn,
 )
+from servicekit import wallclock
 from servicekit.auth import Principal, current_principal, require_roles
 from servicekit.bodies import Timestamp
 from servicekit.gateway import provided

@@ -19,7 +19,7 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from booking.domain.errors import Forbidden, Invalid, SlotTaken
-from booking.domain.wallclock import overlaps
+from servicekit.wallclock import overlaps
 
 NAMESPACE = UUID("5f0e3d2c-1b0a-4c9d-8e7f-6a5b4c3d2e1f")
 #: Promised time is kept this long after it ended (then pruned from the state).

@@ -1,4 +1,4 @@
-"""Wall-clock times in a tutor's own zone, and the instants they stand for.
+"""Wall-clock times in a zone (a tutor's, a centre's), and the instants they stand for.
 
 A tutor says "Mondays 09:00 to 12:00" in their zone; a slot is an instant (UTC). The rules
 turning one into the other, across daylight-saving changes (``zoneinfo``, IANA data):
