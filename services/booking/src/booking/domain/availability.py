@@ -16,9 +16,9 @@ from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+import servicekit.wallclock as wallclock
 from booking.domain.commands import AvailabilityRules
 from booking.domain.errors import Invalid
-from servicekit import wallclock
 
 NAMESPACE = UUID("0b1d7c1e-54a4-4d6f-9a55-3f2b5f8e9a01")
 MAX_WINDOWS = 50
