@@ -1,0 +1,68 @@
+"""Events published by the centres service on ``centres.events``, keyed by centre id.
+
+A centre's opening hours are wall-clock windows in its own time zone (``booking``'s
+``WeeklyWindow`` shape), and its closures local dates: readers lay them out per date in that
+zone, so a daylight-saving change never moves an hour of opening."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import ClassVar, Literal
+from uuid import UUID
+
+from alphapeer_contracts.base import IntegrationEvent
+from alphapeer_contracts.booking import WeeklyWindow
+
+ClosureReason = Literal["holiday", "exam_week", "maintenance", "staffing", "other"]
+
+
+class _CentreEvent(IntegrationEvent):
+    service: ClassVar[str] = "centres"
+    key_field: ClassVar[str] = "centre_id"
+
+
+class CentreFounded(_CentreEvent):
+    """An institution opened a tutoring centre (a lab, a desk, an online service)."""
+
+    consumers = ("booking", "matching")
+    centre_id: UUID
+    centre_name: str
+    time_zone: str
+
+
+class CentreScheduleChanged(_CentreEvent):
+    """A centre's hours as they now stand (the whole of them): weekly windows in its zone and
+    every dated closure kept."""
+
+    consumers = ("booking",)
+    centre_id: UUID
+    time_zone: str
+    weekly: list[WeeklyWindow]
+    closures: list[date]
+
+
+class CentreClosureAdded(_CentreEvent):
+    """The centre will not open on ``date`` (local): bookings at it that day are affected."""
+
+    consumers = ("booking",)
+    centre_id: UUID
+    date: date
+    reason_code: ClosureReason
+
+
+class CentreRosterChanged(_CentreEvent):
+    """A tutor joined or left the centre's roster."""
+
+    consumers = ("booking", "matching")
+    centre_id: UUID
+    tutor_id: UUID
+    on_roster: bool
+
+
+class CentreStaffChanged(_CentreEvent):
+    """Someone became, or stopped being, staff of this centre (they manage it, and only it)."""
+
+    consumers = ()
+    centre_id: UUID
+    user_id: UUID
+    member: bool

@@ -1,0 +1,3 @@
+from centres.main import main
+
+main()

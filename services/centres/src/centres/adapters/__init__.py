@@ -1,0 +1,1 @@
+"""Centres's adapters: the outside world its use cases talk to (stores, providers, read models)."""

@@ -1,0 +1,1 @@
+"""Centres's domain: aggregates, value rules and refusals; no framework, no contracts."""
