@@ -10,6 +10,8 @@ from datetime import date
 from typing import ClassVar, Literal
 from uuid import UUID
 
+from pydantic import Field
+
 from alphapeer_contracts.base import IntegrationEvent
 from alphapeer_contracts.booking import WeeklyWindow
 
@@ -66,3 +68,59 @@ class CentreStaffChanged(_CentreEvent):
     centre_id: UUID
     user_id: UUID
     member: bool
+
+
+class QueueStateChanged(_CentreEvent):
+    """A centre's drop-in queue opened, paused or closed for the day (closing ends every place
+    still in it: those visits end as ``closed``)."""
+
+    consumers = ()
+    centre_id: UUID
+    day: date
+    state: Literal["open", "paused", "closed"]
+    #: The visits closing ended (their students are told).
+    closed_visits: list[UUID] = []
+
+
+class DropInJoined(_CentreEvent):
+    """A student joined a centre's drop-in queue (their reason stays in centres)."""
+
+    consumers = ()
+    centre_id: UUID
+    visit_id: UUID
+    student_id: UUID
+    course: str | None = None
+    mode: Literal["in_person", "online"]
+
+
+class DropInCalled(_CentreEvent):
+    """A tutor on shift called a waiting student."""
+
+    consumers = ()
+    centre_id: UUID
+    visit_id: UUID
+    tutor_id: UUID
+    waited_minutes: float = Field(ge=0)
+
+
+class DropInServed(_CentreEvent):
+    """A visit ended served: how long it took (from its start) and how long the student waited."""
+
+    consumers = ("sessions",)
+    centre_id: UUID
+    visit_id: UUID
+    student_id: UUID
+    tutor_id: UUID
+    course: str | None = None
+    service_minutes: float = Field(ge=0)
+
+
+class DropInEnded(_CentreEvent):
+    """A visit ended without being served: the student left, was not there when called, or the
+    queue closed with them in it."""
+
+    consumers = ()
+    centre_id: UUID
+    visit_id: UUID
+    student_id: UUID
+    how: Literal["left", "abandoned", "closed"]

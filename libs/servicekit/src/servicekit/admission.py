@@ -19,6 +19,9 @@ from servicekit.problems import Problem
 
 #: Paths admitted whatever the load (kubelet's probes, Prometheus).
 ALWAYS = frozenset({"/healthz", "/readyz", "/metrics"})
+#: Live views (Server-Sent Events) are long-lived: bounded by their own limit, not this one
+#: (``servicekit.streams.Watch``).
+STREAM_SUFFIX = "/stream"
 #: Waiting requests allowed per place.
 QUEUE_PER_PLACE = 4
 
@@ -41,7 +44,7 @@ class AdmissionControl:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in ALWAYS:
+        if scope["type"] != "http" or scope["path"] in ALWAYS or scope["path"].endswith(STREAM_SUFFIX):
             await self.app(scope, receive, send)
             return
         if not await self._admit():

@@ -218,6 +218,16 @@ class ServiceApplication(Application[UUID]):
             events.setdefault(row["originator_id"], []).append(self.mapper.to_domain_event(stored))
         return {i: project_aggregate(None, events[i]) for i in ids if i in events}
 
+    def version_of(self, aggregate_id: UUID) -> int:
+        """The aggregate's version (0: none), in one indexed query, without loading it: what a
+        live view polls to learn that something changed."""
+        recorder: Any = self.recorder
+        table = f'"{recorder.datastore.schema}"."{recorder.events_table_name}"'
+        with recorder.datastore.transaction(commit=False) as cur:
+            cur.execute(f"SELECT max(originator_version) AS v FROM {table} WHERE originator_id = %s", (aggregate_id,))
+            row = cur.fetchone()
+        return int(row["v"] or 0) if row else 0
+
     def load(self, cls: type[A], aggregate_id: UUID, what: str | None = None) -> A:
         """Like ``find``, but absence is the domain's ``NotFound`` ("no such <what>")."""
         aggregate = self.find(cls, aggregate_id)

@@ -3,14 +3,19 @@ staff may make it (a centre-scoped staff role)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
+import servicekit.wallclock as wallclock
 from centres.domain.centre import Centre
 from centres.domain.commands import Caller, Closure, NewCentre, NewLocation
-from servicekit.errors import Forbidden
+from centres.domain.queue import Queue
+from servicekit.errors import Conflict, Forbidden
 from servicekit.eventstore import ServiceApplication, retry_on_conflict
+from servicekit.vault import PersonalDataVault
 
 
 def _utcnow() -> datetime:
@@ -20,8 +25,10 @@ def _utcnow() -> datetime:
 class CentresApplication(ServiceApplication):
     name = "centres"
 
-    def __init__(self, env: dict[str, str] | None = None, *, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(self, env: dict[str, str] | None = None, *, sealer: PersonalDataVault | None = None,
+                 clock: Callable[[], datetime] = _utcnow) -> None:
         self.clock = clock
+        self.sealer = sealer
         super().__init__(env)
 
     def now(self) -> datetime:
@@ -111,3 +118,93 @@ class CentresApplication(ServiceApplication):
             centre.set_tutor(tutor_id, on)
             self.save(centre)
         return centre
+
+    # -- the drop-in queue ------------------------------------------------------------------------
+    # One queue per centre and local day, changed in a unit of work: the event store's write lock
+    # serialises a rush of joins instead of turning it into conflicts to retry.
+
+    def queue_id(self, centre: Centre) -> UUID:
+        return Queue.create_id(centre.id, wallclock.local_day(self.now(), wallclock.zone(centre.time_zone)))
+
+    def queue_of(self, centre_id: UUID) -> tuple[Centre, Queue]:
+        centre = self.centre(centre_id)
+        queue = self.find(Queue, self.queue_id(centre))
+        if queue is None:
+            queue = Queue.start(centre.id, wallclock.local_day(self.now(), wallclock.zone(centre.time_zone)))
+        return centre, queue
+
+    def _change(self, centre_id: UUID, decide: Callable[[Centre, Queue], Any]) -> tuple[Queue, Any]:
+        centre = self.centre(centre_id)
+        with self.unit_of_work() as unit:
+            qid = self.queue_id(centre)
+            queue = unit.aggregate(qid)
+            if queue is None:
+                queue = Queue.start(centre.id, wallclock.local_day(self.now(), wallclock.zone(centre.time_zone)))
+            result = decide(centre, queue)
+            unit.save(queue)
+        return queue, result
+
+    def set_queue_state(self, centre_id: UUID, caller: Caller, state: str) -> Queue:
+        self._managed(centre_id, caller)
+        queue, _ = self._change(centre_id, lambda c, q: q.set_state(state, caller.user_id, self.now()))
+        return queue
+
+    def join(self, centre_id: UUID, student: UUID, course: str | None, reason: str | None,
+             mode: str) -> tuple[Queue, UUID]:
+        def decide(centre: Centre, q: Queue) -> UUID:
+            if course and centre.courses and course not in centre.courses:
+                raise Conflict(f"this centre does not cover {course}")
+            visit_id = uuid.uuid4()
+            sealed = self.sealer.seal(student, reason) if reason and self.sealer else None
+            q.join(visit_id, student, course, sealed, mode, self.now())
+            return visit_id
+
+        return self._change(centre_id, decide)
+
+    def pause(self, centre_id: UUID, visit_id: UUID, student: UUID, paused: bool) -> Queue:
+        return self._change(centre_id, lambda c, q: q.pause(visit_id, student, paused))[0]
+
+    def leave(self, centre_id: UUID, visit_id: UUID, student: UUID) -> Queue:
+        return self._change(centre_id, lambda c, q: q.leave(visit_id, student, self.now()))[0]
+
+    def shift(self, centre_id: UUID, tutor: UUID, on: bool, courses: list[str]) -> Queue:
+        def decide(centre: Centre, q: Queue) -> None:
+            if on and str(tutor) not in centre.roster:
+                raise Forbidden("only a tutor on this centre's roster takes shifts here")
+            if on or str(tutor) in q.on_shift:
+                q.shift(tutor, on, courses, self.now())
+
+        return self._change(centre_id, decide)[0]
+
+    def call(self, centre_id: UUID, tutor: UUID, visit_id: UUID | None, course: str | None) -> tuple[Queue, UUID]:
+        def decide(centre: Centre, q: Queue) -> UUID:
+            chosen = visit_id or q.next_for(tutor, course)["visit_id"]
+            q.call(chosen, tutor, self.now())
+            return UUID(str(chosen))
+
+        return self._change(centre_id, decide)
+
+    def begin(self, centre_id: UUID, visit_id: UUID, tutor: UUID) -> Queue:
+        return self._change(centre_id, lambda c, q: q.begin(visit_id, tutor, self.now()))[0]
+
+    def finish(self, centre_id: UUID, visit_id: UUID, tutor: UUID, note: str | None) -> Queue:
+        def decide(centre: Centre, q: Queue) -> None:
+            sealed = self.sealer.seal(tutor, note) if note and self.sealer else None
+            q.finish(visit_id, tutor, sealed, self.now())
+
+        return self._change(centre_id, decide)[0]
+
+    def not_there(self, centre_id: UUID, visit_id: UUID, tutor: UUID) -> Queue:
+        return self._change(centre_id, lambda c, q: q.not_there(visit_id, tutor, self.now()))[0]
+
+    def opened(self, writer: UUID | None, sealed: str | None) -> str | None:
+        if not sealed or writer is None or self.sealer is None:
+            return None
+        return self.sealer.open(writer, sealed)
+
+    def queue_version(self, key: tuple[UUID, UUID]) -> int:
+        """The version of a day's queue, ``key`` = (centre id, queue id): what a live view polls."""
+        return self.version_of(key[1])
+
+    def queue_state(self, key: tuple[UUID, UUID]) -> Queue | None:
+        return self.find(Queue, key[1])

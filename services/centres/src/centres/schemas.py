@@ -98,3 +98,62 @@ class CalendarOut(BaseModel):
     time_zone: str
     openings: list[OpeningOut]
     closures: list[dict[str, Any]]
+
+
+class QueueStateIn(Body):
+    state: Literal["open", "paused", "closed"]
+
+
+class JoinIn(Body):
+    course: str | None = Field(default=None, pattern=COURSE_PATTERN, min_length=2, max_length=40)
+    reason: str = paragraphs(500, default="")
+    mode: Literal["in_person", "online"] = "in_person"
+
+
+class PauseIn(Body):
+    paused: bool
+
+
+class ShiftIn(Body):
+    #: The courses you can help with on this shift (empty: any).
+    courses: list[Annotated[str, Field(pattern=COURSE_PATTERN, min_length=2, max_length=40)]] = Field(
+        default=[], max_length=50)
+
+
+class CallIn(Body):
+    #: Call the first waiting student of this course (default: of your shift's courses).
+    course: str | None = Field(default=None, pattern=COURSE_PATTERN, min_length=2, max_length=40)
+
+
+class FinishIn(Body):
+    note: str = paragraphs(2000, default="")
+
+
+class VisitOut(BaseModel):
+    visit_id: UUID
+    student_id: UUID
+    course: str | None
+    mode: str
+    status: Literal["waiting", "paused", "called", "serving", "served", "left", "abandoned", "closed"]
+    joined_at: datetime
+    called_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    tutor_id: UUID | None
+    position: int | None
+    estimated_wait_minutes: int | None
+    reason: str | None = None
+    note: str | None = None
+
+
+class QueueOut(BaseModel):
+    centre_id: UUID
+    day: date
+    state: Literal["open", "paused", "closed"]
+    in_line: int
+    tutors_on_shift: int
+    average_service_minutes: float
+    #: Your own visit today, if any (a student's view).
+    mine: VisitOut | None
+    #: Every visit today (staff of the centre, and tutors on its roster).
+    visits: list[VisitOut] | None = None
