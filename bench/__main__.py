@@ -27,6 +27,7 @@ from bench import (
     ledger_transfers,
     login_storm,
     matching_search,
+    queue_live,
     recommend_quality,
     relay_lag,
     suspension_lag,
@@ -42,7 +43,7 @@ ADMIN_URL = os.environ.get("ALPHAPEER_TEST_POSTGRES", "")
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--only", choices=["relay", "identity", "login", "suspension", "matching", "quality",
-                                             "ledger", "saga", "loop"],
+                                             "ledger", "saga", "loop", "queue"],
                         default=None)
     parser.add_argument("--quick", action="store_true", help="smaller samples (CI smoke)")
     args = parser.parse_args()
@@ -83,6 +84,8 @@ def _run(args: argparse.Namespace, admin_url: str) -> int:
             results += booking_saga.run(db_url, context, quick=args.quick)
         if args.only in (None, "loop"):
             results += tutoring_loop.run(db_url, context, quick=args.quick)
+        if args.only in (None, "queue"):
+            results += queue_live.run(db_url, context, quick=args.quick)
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
