@@ -95,7 +95,7 @@ def event_stream(states: AsyncIterator[Any], render: Callable[[Any], dict[str, A
                     yield b": keep-alive\n\n"
                     continue
                 state, pending = pending.result(), None
-                body = render(state)
+                body = await asyncio.to_thread(render, state)  # a render may read (e.g. open sealed words)
                 if body is not None:
                     yield f"event: {event}\ndata: {json.dumps(body, default=str)}\n\n".encode()
         finally:
