@@ -6,7 +6,7 @@ zone, so a daylight-saving change never moves an hour of opening."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import ClassVar, Literal
 from uuid import UUID
 
@@ -124,3 +124,15 @@ class DropInEnded(_CentreEvent):
     visit_id: UUID
     student_id: UUID
     how: Literal["left", "abandoned", "closed"]
+
+
+class StudentStandingChanged(_CentreEvent):
+    """A student's standing at a centre changed: a warning or a lockout after no-shows at its
+    drop-in queue, or staff lifted a lockout. Booking applies a centre's lockouts too."""
+
+    consumers = ("booking",)
+    centre_id: UUID
+    student_id: UUID
+    change: Literal["warned", "locked_out", "lifted"]
+    no_shows: int = Field(default=0, ge=0)
+    locked_until: datetime | None = None

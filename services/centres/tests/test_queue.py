@@ -146,3 +146,44 @@ def _event(lines: Any) -> dict[str, Any]:
         if line.startswith("data: "):
             return dict(json.loads(line[len("data: "):]))
     raise AssertionError("the stream ended")
+
+
+def test_no_shows_warn_then_lock_out_and_staff_lift_or_exempt(launch: Any) -> None:
+    h = launch(centres_no_show_warn_after=1, centres_no_show_lockout_after=2, centres_lockout_days=7)
+    tutor, student, exempt = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    cid = _open_centre(h, tutor)
+    h.client.put(f"/v1/centres/{cid}/shifts/me", json={}, headers=_as(tutor, "tutor"))
+
+    def miss(who: uuid.UUID) -> int:
+        r = h.client.post(f"/v1/centres/{cid}/queue", json={}, headers=_as(who))
+        if r.status_code != 201:
+            return r.status_code
+        vid = r.json()["mine"]["visit_id"]
+        h.client.post(f"/v1/centres/{cid}/queue/{vid}/call", headers=_as(tutor, "tutor"))
+        assert h.client.post(f"/v1/centres/{cid}/queue/{vid}/not-there",
+                             headers=_as(tutor, "tutor")).status_code == 200
+        return 201
+
+    assert miss(student) == 201
+    s = h.client.get(f"/v1/centres/{cid}/students/{student}/standing", headers=_as(student)).json()
+    assert s["no_shows_counted"] == 1 and s["warned_at"] is not None and s["locked"] is False
+    assert miss(student) == 201
+    s = h.client.get(f"/v1/centres/{cid}/students/{student}/standing", headers=_as(student)).json()
+    assert s["locked"] is True and s["locked_until"].startswith("2026-04-01")  # 7 days from 25 March
+    refused = h.client.post(f"/v1/centres/{cid}/queue", json={}, headers=_as(student))
+    assert refused.status_code == 409 and "staff can lift" in refused.json()["detail"]
+    assert h.client.get(f"/v1/centres/{cid}/students/{student}/standing",
+                        headers=_as(uuid.uuid4())).status_code == 403
+    assert h.client.post(f"/v1/centres/{cid}/students/{student}/lift-lockout",
+                         headers=_as(student)).status_code == 403
+    lifted = h.client.post(f"/v1/centres/{cid}/students/{student}/lift-lockout", headers=ADMIN)
+    assert lifted.status_code == 200 and lifted.json()["locked"] is False and lifted.json()["no_shows_counted"] == 0
+    assert h.client.post(f"/v1/centres/{cid}/queue", json={}, headers=_as(student)).status_code == 201
+    # An accommodation exempts a student from the lockout.
+    h.client.put(f"/v1/centres/{cid}/students/{exempt}/accommodations", json={"exempt": ["no_show_lockout"]},
+                 headers=ADMIN)
+    assert miss(exempt) == 201 and miss(exempt) == 201 and miss(exempt) == 201
+    assert h.client.get(f"/v1/centres/{cid}/students/{exempt}/standing", headers=ADMIN).json()["locked"] is False
+    changes = [(e.student_id, e.change) for e in h.public_events() if type(e).__name__ == "StudentStandingChanged"]
+    assert changes[:3] == [(student, "warned"), (student, "locked_out"), (student, "lifted")]
+    assert (exempt, "locked_out") not in changes

@@ -13,6 +13,7 @@ import servicekit.wallclock as wallclock
 from centres.domain.centre import Centre
 from centres.domain.commands import Caller, Closure, NewCentre, NewLocation
 from centres.domain.queue import Queue
+from centres.domain.standing import Escalation, Standing
 from servicekit.errors import Conflict, Forbidden
 from servicekit.eventstore import ServiceApplication, retry_on_conflict
 from servicekit.vault import PersonalDataVault
@@ -26,8 +27,9 @@ class CentresApplication(ServiceApplication):
     name = "centres"
 
     def __init__(self, env: dict[str, str] | None = None, *, sealer: PersonalDataVault | None = None,
-                 clock: Callable[[], datetime] = _utcnow) -> None:
+                 escalation: Escalation = Escalation(), clock: Callable[[], datetime] = _utcnow) -> None:
         self.clock = clock
+        self.escalation = escalation
         self.sealer = sealer
         super().__init__(env)
 
@@ -133,25 +135,33 @@ class CentresApplication(ServiceApplication):
             queue = Queue.start(centre.id, wallclock.local_day(self.now(), wallclock.zone(centre.time_zone)))
         return centre, queue
 
-    def _change(self, centre_id: UUID, decide: Callable[[Centre, Queue], Any]) -> tuple[Queue, Any]:
+    def _change(self, centre_id: UUID, decide: Callable[[Centre, Queue, Standing | None], Any],
+                student: Callable[[Queue], UUID | None] | None = None) -> tuple[Queue, Any]:
+        """Decide on today's queue (and, when ``student`` names one, their standing) in one unit."""
         centre = self.centre(centre_id)
         with self.unit_of_work() as unit:
             qid = self.queue_id(centre)
             queue = unit.aggregate(qid)
             if queue is None:
                 queue = Queue.start(centre.id, wallclock.local_day(self.now(), wallclock.zone(centre.time_zone)))
-            result = decide(centre, queue)
-            unit.save(queue)
+            who = student(queue) if student else None
+            standing = None
+            if who is not None:
+                standing = unit.aggregate(Standing.create_id(centre.id, who)) or Standing.start(centre.id, who)
+            result = decide(centre, queue, standing)
+            unit.save(queue, *([standing] if standing is not None else []))
         return queue, result
 
     def set_queue_state(self, centre_id: UUID, caller: Caller, state: str) -> Queue:
         self._managed(centre_id, caller)
-        queue, _ = self._change(centre_id, lambda c, q: q.set_state(state, caller.user_id, self.now()))
+        queue, _ = self._change(centre_id, lambda c, q, _: q.set_state(state, caller.user_id, self.now()))
         return queue
 
     def join(self, centre_id: UUID, student: UUID, course: str | None, reason: str | None,
              mode: str) -> tuple[Queue, UUID]:
-        def decide(centre: Centre, q: Queue) -> UUID:
+        def decide(centre: Centre, q: Queue, standing: Standing | None) -> UUID:
+            assert standing is not None
+            standing.check_may_join(self.now())
             if course and centre.courses and course not in centre.courses:
                 raise Conflict(f"this centre does not cover {course}")
             visit_id = uuid.uuid4()
@@ -159,16 +169,16 @@ class CentresApplication(ServiceApplication):
             q.join(visit_id, student, course, sealed, mode, self.now())
             return visit_id
 
-        return self._change(centre_id, decide)
+        return self._change(centre_id, decide, lambda q: student)
 
     def pause(self, centre_id: UUID, visit_id: UUID, student: UUID, paused: bool) -> Queue:
-        return self._change(centre_id, lambda c, q: q.pause(visit_id, student, paused))[0]
+        return self._change(centre_id, lambda c, q, _: q.pause(visit_id, student, paused))[0]
 
     def leave(self, centre_id: UUID, visit_id: UUID, student: UUID) -> Queue:
-        return self._change(centre_id, lambda c, q: q.leave(visit_id, student, self.now()))[0]
+        return self._change(centre_id, lambda c, q, _: q.leave(visit_id, student, self.now()))[0]
 
     def shift(self, centre_id: UUID, tutor: UUID, on: bool, courses: list[str]) -> Queue:
-        def decide(centre: Centre, q: Queue) -> None:
+        def decide(centre: Centre, q: Queue, _: Standing | None) -> None:
             if on and str(tutor) not in centre.roster:
                 raise Forbidden("only a tutor on this centre's roster takes shifts here")
             if on or str(tutor) in q.on_shift:
@@ -177,7 +187,7 @@ class CentresApplication(ServiceApplication):
         return self._change(centre_id, decide)[0]
 
     def call(self, centre_id: UUID, tutor: UUID, visit_id: UUID | None, course: str | None) -> tuple[Queue, UUID]:
-        def decide(centre: Centre, q: Queue) -> UUID:
+        def decide(centre: Centre, q: Queue, _: Standing | None) -> UUID:
             chosen = visit_id or q.next_for(tutor, course)["visit_id"]
             q.call(chosen, tutor, self.now())
             return UUID(str(chosen))
@@ -185,17 +195,51 @@ class CentresApplication(ServiceApplication):
         return self._change(centre_id, decide)
 
     def begin(self, centre_id: UUID, visit_id: UUID, tutor: UUID) -> Queue:
-        return self._change(centre_id, lambda c, q: q.begin(visit_id, tutor, self.now()))[0]
+        return self._change(centre_id, lambda c, q, _: q.begin(visit_id, tutor, self.now()))[0]
 
     def finish(self, centre_id: UUID, visit_id: UUID, tutor: UUID, note: str | None) -> Queue:
-        def decide(centre: Centre, q: Queue) -> None:
+        def decide(centre: Centre, q: Queue, _: Standing | None) -> None:
             sealed = self.sealer.seal(tutor, note) if note and self.sealer else None
             q.finish(visit_id, tutor, sealed, self.now())
 
         return self._change(centre_id, decide)[0]
 
     def not_there(self, centre_id: UUID, visit_id: UUID, tutor: UUID) -> Queue:
-        return self._change(centre_id, lambda c, q: q.not_there(visit_id, tutor, self.now()))[0]
+        """The student called did not come: the place is abandoned, and it counts against them
+        (a warning, then a lockout, by the centre's escalation)."""
+        def decide(centre: Centre, q: Queue, standing: Standing | None) -> None:
+            assert standing is not None
+            now = self.now()
+            q.not_there(visit_id, tutor, now)
+            standing.no_show(visit_id, now, self.escalation)
+
+        return self._change(centre_id, decide, lambda q: UUID(str(q.visit(visit_id)["student_id"])))[0]
+
+    # -- a student's standing ----------------------------------------------------------------------
+
+    def standing_of(self, centre_id: UUID, student: UUID, caller: Caller) -> Standing:
+        centre = self.centre(centre_id)
+        if caller.user_id != student and not centre.manages(caller.user_id, caller.admin):
+            raise Forbidden("a student's standing is theirs and their centre's staff's")
+        return self.find(Standing, Standing.create_id(centre.id, student)) or Standing.start(centre.id, student)
+
+    @retry_on_conflict()
+    def lift_lockout(self, centre_id: UUID, student: UUID, caller: Caller) -> Standing:
+        self._managed(centre_id, caller)
+        standing = self.find(Standing, Standing.create_id(centre_id, student))
+        if standing is None:
+            raise Conflict("this student is not locked out")
+        standing.lift(caller.user_id, self.now())
+        self.save(standing)
+        return standing
+
+    @retry_on_conflict()
+    def accommodate(self, centre_id: UUID, student: UUID, caller: Caller, exempt: list[str]) -> Standing:
+        self._managed(centre_id, caller)
+        standing = self.find(Standing, Standing.create_id(centre_id, student)) or Standing.start(centre_id, student)
+        standing.accommodate(exempt, caller.user_id)
+        self.save(standing)
+        return standing
 
     def opened(self, writer: UUID | None, sealed: str | None) -> str | None:
         if not sealed or writer is None or self.sealer is None:

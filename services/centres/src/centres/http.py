@@ -15,7 +15,9 @@ from centres.application import CentresApplication
 from centres.domain.centre import Centre
 from centres.domain.commands import Caller, Closure, NewCentre, NewLocation
 from centres.domain.queue import IN_LINE, Queue
+from centres.domain.standing import Standing
 from centres.schemas import (
+    AccommodationIn,
     CalendarOut,
     CallIn,
     CentreIn,
@@ -32,6 +34,7 @@ from centres.schemas import (
     QueueOut,
     QueueStateIn,
     ShiftIn,
+    StandingOut,
 )
 from servicekit import wallclock
 from servicekit.auth import Principal, current_principal
@@ -305,6 +308,36 @@ def finish(centre_id: UUID, visit_id: UUID, body: FinishIn, principal: AnyUser, 
 def not_there(centre_id: UUID, visit_id: UUID, principal: AnyUser, app: App) -> dict[str, Any]:
     q = app.not_there(centre_id, visit_id, principal.user_id)
     return queue_document(app, app.centre(centre_id), q, principal)
+
+
+# -- a student's standing -------------------------------------------------------------------------
+
+def standing_document(app: CentresApplication, s: Standing) -> dict[str, Any]:
+    now = app.now()
+    return {"centre_id": s.centre_id, "student_id": s.student_id, "no_shows_counted": s.recent(now, app.escalation),
+            "warned_at": s.warned_at, "locked_until": s.locked_until if s.locked(now) else None,
+            "locked": s.locked(now), "exempt": s.exempt}
+
+
+@centres.get("/{centre_id}/students/{student_id}/standing", response_model=StandingOut,
+             summary="A student's no-shows and any lockout at this centre (the student; its staff)")
+def standing(centre_id: UUID, student_id: UUID, principal: AnyUser, app: App) -> dict[str, Any]:
+    return standing_document(app, app.standing_of(centre_id, student_id, caller(principal)))
+
+
+@centres.post("/{centre_id}/students/{student_id}/lift-lockout", response_model=StandingOut,
+              summary="Lift a student's lockout; earlier no-shows are forgiven (its staff, admin)",
+              description=MANAGE + " A student not locked out is a 409.")
+def lift(centre_id: UUID, student_id: UUID, principal: AnyUser, app: App) -> dict[str, Any]:
+    return standing_document(app, app.lift_lockout(centre_id, student_id, caller(principal)))
+
+
+@centres.put("/{centre_id}/students/{student_id}/accommodations", response_model=StandingOut,
+             summary="Exempt a student from named limits, e.g. for disability services (its staff, admin)",
+             description=MANAGE)
+def accommodations(centre_id: UUID, student_id: UUID, body: AccommodationIn, principal: AnyUser,
+                   app: App) -> dict[str, Any]:
+    return standing_document(app, app.accommodate(centre_id, student_id, caller(principal), list(body.exempt)))
 
 
 ROUTERS = [centres]

@@ -16,7 +16,8 @@ from servicekit.vault import PersonalDataVault
 
 
 def assemble(svc: Assembly[CentresSettings]) -> None:
-    app = svc.event_store(CentresApplication, sealer=PersonalDataVault(svc.db), clock=svc.settings.now)
+    app = svc.event_store(CentresApplication, sealer=PersonalDataVault(svc.db), escalation=svc.settings.escalation,
+                          clock=svc.settings.now)
     svc.publishes(app, Translator(app))
     centre_list = views.CentreList(svc.db)
     centre_list.projection = svc.projects_own(app, "centre_list", views.DDL, views.apply, topics=views.TOPICS)

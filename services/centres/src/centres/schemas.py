@@ -157,3 +157,18 @@ class QueueOut(BaseModel):
     mine: VisitOut | None
     #: Every visit today (staff of the centre, and tutors on its roster).
     visits: list[VisitOut] | None = None
+
+
+class AccommodationIn(Body):
+    #: The limits this student is exempt from (empty: none).
+    exempt: list[Literal["no_show_lockout"]] = Field(max_length=5)
+
+
+class StandingOut(BaseModel):
+    centre_id: UUID
+    student_id: UUID
+    no_shows_counted: int
+    warned_at: datetime | None
+    locked_until: datetime | None
+    locked: bool
+    exempt: list[str]

@@ -4,7 +4,7 @@ courses stay in centres, behind its API."""
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from alphapeer_contracts import booking as bkc
@@ -12,10 +12,12 @@ from alphapeer_contracts import centres as c
 from alphapeer_contracts.base import IntegrationEvent
 from centres.domain.centre import Centre
 from centres.domain.queue import Queue
+from centres.domain.standing import Standing
 from servicekit.eventstore import ServiceApplication
 
 _C: Any = Centre
 _Q: Any = Queue
+_S: Any = Standing
 
 
 class Translator:
@@ -37,6 +39,13 @@ class Translator:
             return c.CentreRosterChanged(centre_id=cid, tutor_id=e.tutor_id, on_roster=e.on, occurred_at=at)
         if isinstance(e, _C.StaffChanged):
             return c.CentreStaffChanged(centre_id=cid, user_id=e.user_id, member=e.member, occurred_at=at)
+        if isinstance(e, (_S.Warned, _S.LockedOut, _S.Lifted)):
+            s = self.app.load(Standing, e.originator_id)
+            change: Literal["warned", "locked_out", "lifted"] = \
+                "warned" if isinstance(e, _S.Warned) else "locked_out" if isinstance(e, _S.LockedOut) else "lifted"
+            return c.StudentStandingChanged(centre_id=s.centre_id, student_id=s.student_id, change=change,
+                                            no_shows=getattr(e, "no_shows", 0),
+                                            locked_until=getattr(e, "until", None), occurred_at=at)
         return self._queue(e)
 
     def _queue(self, e: Any) -> IntegrationEvent | None:
