@@ -15,7 +15,7 @@ from centres.application import CentresApplication
 from centres.main import build
 from centres.settings import CentresSettings
 from centres.translate import Translator
-from servicekit.testing import Clock, gateway
+from servicekit.testing import Clock, gateway, published
 
 #: Wednesday 25 March 2026, 12:00 UTC: the week British clocks go forward (Sunday the 29th).
 T0 = datetime(2026, 3, 25, 12, 0, tzinfo=UTC)
@@ -29,10 +29,7 @@ class Centres:
         self.app.clock = clock
 
     def public_events(self) -> list[Any]:
-        translate = Translator(self.app)
-        events = [translate(self.app.mapper.to_domain_event(n))
-                  for n in self.app.recorder.select_notifications(start=1, limit=100_000)]
-        return [e for e in events if e is not None]
+        return published(self.app, Translator(self.app))
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from reputation.application import ReputationApplication
 from reputation.main import build
 from reputation.settings import ReputationSettings
 from reputation.translate import Translator
-from servicekit.testing import ISSUER, Clock, Feed, gateway
+from servicekit.testing import ISSUER, Clock, Feed, gateway, published
 
 T0 = datetime(2031, 3, 3, 12, 0, tzinfo=UTC)
 
@@ -62,10 +62,7 @@ class Reputation:
         return dict(r.json())
 
     def public_events(self, kind: str | None = None) -> list[Any]:
-        translate = Translator(self.app)
-        events = [translate(self.app.mapper.to_domain_event(n))
-                  for n in self.app.recorder.select_notifications(start=1, limit=100_000)]
-        return [e for e in events if e is not None and (kind is None or type(e).__name__ == kind)]
+        return [e for e in published(self.app, Translator(self.app)) if kind is None or type(e).__name__ == kind]
 
 
 @pytest.fixture

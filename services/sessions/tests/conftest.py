@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from alphapeer_contracts import booking as bkc
-from servicekit.testing import ISSUER, Clock, Feed, fire_deadlines, gateway
+from servicekit.testing import ISSUER, Clock, Feed, fire_deadlines, gateway, published
 from sessions.adapters.livekit_local import LocalLiveKit
 from sessions.application import SessionsApplication
 from sessions.main import build
@@ -75,10 +75,7 @@ class Sessions:
         return fire_deadlines(self.deadlines, self.clock())
 
     def public_events(self) -> list[Any]:
-        translate = Translator(self.app)
-        events = [translate(self.app.mapper.to_domain_event(n))
-                  for n in self.app.recorder.select_notifications(start=1, limit=100_000)]
-        return [e for e in events if e is not None]
+        return published(self.app, Translator(self.app))
 
     def outcomes(self) -> list[Any]:
         return [e for e in self.public_events() if type(e).__name__ in ("SessionCompleted", "SessionNoShow")]

@@ -455,3 +455,11 @@ def gateway(build: Any, settings_class: Any, postgres_url: str, pg_schema: str, 
                               relay_enabled=False, subscribers_enabled=False, kafka_bootstrap_servers="127.0.0.1:1",
                               **overrides)
     return TestClient(build(settings, keys=ISSUER))
+
+
+def published(app: Any, translate: Any) -> list[Any]:
+    """What a service's outbox would publish, in order: every stored event of ``app`` through
+    its translator (the relay's), the internal ones (translated to None) left out."""
+    stored = app.recorder.select_notifications(start=1, limit=100_000)
+    events = [translate(app.mapper.to_domain_event(n)) for n in stored]
+    return [e for e in events if e is not None]

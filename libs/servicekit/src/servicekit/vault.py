@@ -128,6 +128,13 @@ class PersonalDataVault:
         except InvalidTag as exc:
             raise ValueError("not sealed for this subject under this key") from exc
 
+    def read(self, writer: UUID | None, sealed: str | None) -> str | None:
+        """Words as a reader shows them: None when there are none, or their writer's key is
+        gone (erased). What every service's views call."""
+        if not sealed or writer is None:
+            return None
+        return self.open(writer, sealed)
+
     def forget(self, subject_id: UUID) -> None:
         """Destroys the subject's key; idempotent. Sealed values become unreadable here at
         once, and (shared vault) everywhere once the publisher's tombstone arrives."""

@@ -242,9 +242,7 @@ class CentresApplication(ServiceApplication):
         return standing
 
     def opened(self, writer: UUID | None, sealed: str | None) -> str | None:
-        if not sealed or writer is None or self.sealer is None:
-            return None
-        return self.sealer.open(writer, sealed)
+        return self.sealer.read(writer, sealed) if self.sealer is not None else None
 
     def queue_version(self, key: tuple[UUID, UUID]) -> int:
         """The version of a day's queue, ``key`` = (centre id, queue id): what a live view polls."""

@@ -48,7 +48,7 @@ class ReputationApplication(ServiceApplication):
         return self.clock().astimezone(UTC)
 
     def opened(self, writer: UUID, sealed: str | None) -> str | None:
-        return self.sealer.open(writer, sealed) if sealed else None
+        return self.sealer.read(writer, sealed)
 
     def record_of(self, tutor_id: UUID) -> TutorRecord:
         return self.find(TutorRecord, TutorRecord.create_id(tutor_id)) or TutorRecord.open(tutor_id)

@@ -91,9 +91,7 @@ class SessionsApplication(ServiceApplication):
 
     def opened(self, writer: UUID | None, sealed: str | None) -> str | None:
         """Words in the clear, or None once their writer is erased."""
-        if not sealed or writer is None:
-            return None
-        return self.sealer.open(writer, sealed)
+        return self.sealer.read(writer, sealed)
 
     # -- reading -----------------------------------------------------------------------
 

@@ -15,12 +15,6 @@ _ABUSIVE = re.compile(r"\b(" + "|".join(re.escape(w) for w in ABUSIVE) + r")", r
 
 
 @dataclass(frozen=True)
-class Badge:
-    name: str
-    reward_credits: int
-
-
-@dataclass(frozen=True)
 class Rules:
     #: The rating every tutor starts from, and how many reviews' weight it has.
     prior_rating: float = 4.0

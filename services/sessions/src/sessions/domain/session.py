@@ -31,7 +31,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from servicekit.errors import Conflict, Forbidden, Invalid, NotFound
+from servicekit.errors import Conflict, Forbidden, NotFound
 from sessions.domain import attendance
 from sessions.domain.attendance import Rules
 
@@ -368,7 +368,3 @@ class Session(Aggregate):
     def require_tutor(self, user_id: UUID) -> None:
         if user_id != self.tutor_id:
             raise Forbidden("only the session's tutor may do this")
-
-    def check_objectives(self, objectives: list[str]) -> None:
-        if len(objectives) > 10:
-            raise Invalid("objectives", "at most 10")
