@@ -167,3 +167,28 @@ def test_badges_by_clear_thresholds(h: Reputation) -> None:
     h.taught(tutor, minutes=60)
     assert h.standing(tutor)["badges"] == ["hours_10"]
     assert [(e.badge, e.reward_credits) for e in h.public_events("BadgeAwarded")] == [("hours_10", 0)]
+
+
+def test_reviews_of_one_tutor_written_at_once_all_count_once(h: Reputation) -> None:
+    import threading
+
+    tutor = uuid.uuid4()
+    seats = [h.taught(tutor) for _ in range(12)]
+    codes: list[int] = []
+    barrier = threading.Barrier(len(seats))
+
+    def write(session: uuid.UUID, student: uuid.UUID) -> None:
+        barrier.wait()
+        r = h.client.post("/v1/reviews", json={"session_id": str(session), "ratings": {
+            "on_time": 5, "explained_clearly": 5, "helped_understand": 5, "would_book_again": 5}},
+            headers=h.token(student))
+        codes.append(r.status_code)
+
+    threads = [threading.Thread(target=write, args=seat) for seat in seats]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [201] * 12  # one tutor record, twelve writers: each decided again on conflict
+    s = h.standing(tutor)
+    assert (s["rating_count"], s["sessions_completed"]) == (12, 12)
